@@ -1,0 +1,156 @@
+//! HTTP fetches from the origin: timeouts, bounded retries, bounded bodies.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use gateway::{ByteRange, SourceError};
+use reqwest::{StatusCode, header};
+use tracing::{debug, warn};
+use url::Url;
+
+/// What the origin sent.
+#[derive(Debug)]
+pub struct Fetched {
+    pub body: Bytes,
+    pub content_type: Option<String>,
+    /// The URL after redirects, which relative URIs resolve against.
+    pub final_url: Url,
+}
+
+#[derive(Clone)]
+pub struct Cdn {
+    client: reqwest::Client,
+    /// Bound on waiting for response headers, and for each body chunk.
+    timeout: Duration,
+    retries: u32,
+}
+
+impl Cdn {
+    pub fn new(timeout: Duration, retries: u32) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .user_agent(concat!("swarmseed/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            client,
+            timeout,
+            retries,
+        })
+    }
+
+    /// GETs `url` (or `range` of it), retrying timeouts, connection errors
+    /// and 5xx answers with backoff. Bodies over `limit` bytes are refused.
+    pub async fn get(
+        &self,
+        url: &Url,
+        range: Option<ByteRange>,
+        limit: u64,
+    ) -> Result<Fetched, SourceError> {
+        let mut attempt = 0;
+        loop {
+            match self.try_get(url, range, limit).await {
+                Ok(f) => return Ok(f),
+                Err(e) if attempt < self.retries && retryable(&e) => {
+                    attempt += 1;
+                    warn!(url = %url, error = %e, attempt, "CDN fetch failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100) * 2u32.pow(attempt - 1)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn try_get(
+        &self,
+        url: &Url,
+        range: Option<ByteRange>,
+        limit: u64,
+    ) -> Result<Fetched, SourceError> {
+        let timed_out = || SourceError::UpstreamTimeout {
+            ms: self.timeout.as_millis() as u64,
+        };
+        let mut request = self.client.get(url.clone());
+        if let Some(r) = range {
+            if r.length > limit {
+                return Err(SourceError::TooLarge { limit });
+            }
+            request = request.header(
+                header::RANGE,
+                format!("bytes={}-{}", r.offset, r.offset + r.length - 1),
+            );
+        }
+        let mut response = tokio::time::timeout(self.timeout, request.send())
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(|e| SourceError::Unreachable(e.without_url().to_string()))?;
+        let status = response.status();
+        // A server that ignores Range sends the whole resource; skip to the range.
+        let (skip, want) = match (range, status) {
+            (Some(r), StatusCode::PARTIAL_CONTENT) => (0, Some(r.length)),
+            (Some(r), StatusCode::OK) => (r.offset, Some(r.length)),
+            (None, s) if s.is_success() => (0, None),
+            (_, s) => return Err(SourceError::UpstreamStatus { status: s.as_u16() }),
+        };
+        if want.is_none()
+            && let Some(len) = response.content_length()
+            && len > limit
+        {
+            return Err(SourceError::TooLarge { limit });
+        }
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let final_url = response.url().clone();
+        let mut body = BytesMut::new();
+        let mut skipped = 0u64;
+        loop {
+            let chunk = tokio::time::timeout(self.timeout, response.chunk())
+                .await
+                .map_err(|_| timed_out())?
+                .map_err(|e| SourceError::Unreachable(e.without_url().to_string()))?;
+            let Some(mut chunk) = chunk else { break };
+            if skipped < skip {
+                let n = (skip - skipped).min(chunk.len() as u64);
+                skipped += n;
+                chunk = chunk.slice(n as usize..);
+            }
+            body.extend_from_slice(&chunk);
+            if let Some(w) = want
+                && body.len() as u64 >= w
+            {
+                body.truncate(w as usize);
+                break;
+            }
+            if body.len() as u64 > limit {
+                return Err(SourceError::TooLarge { limit });
+            }
+        }
+        if let Some(w) = want
+            && body.len() as u64 != w
+        {
+            return Err(SourceError::ShortBody {
+                got: body.len() as u64,
+                want: w,
+            });
+        }
+        debug!(url = %url, bytes = body.len(), "fetched from CDN");
+        Ok(Fetched {
+            body: body.freeze(),
+            content_type,
+            final_url,
+        })
+    }
+}
+
+fn retryable(e: &SourceError) -> bool {
+    match e {
+        SourceError::UpstreamStatus { status } => *status >= 500,
+        SourceError::UpstreamTimeout { .. }
+        | SourceError::Unreachable(_)
+        | SourceError::ShortBody { .. } => true,
+        SourceError::TooLarge { .. } | SourceError::Store => false,
+    }
+}

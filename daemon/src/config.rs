@@ -1,0 +1,324 @@
+//! The daemon's configuration: TOML on disk, embedded defaults otherwise.
+//! `config.toml` at the repository root documents every key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use bytesize::ByteSize;
+use multiaddr::{Multiaddr, Protocol};
+use serde::Deserialize;
+use url::Url;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {path}: key `{key}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Holds the sled index, the block files and, later, identity.key,
+    /// the WebRTC certificate and api.token.
+    pub data_dir: PathBuf,
+    /// The local HTTP gateway.
+    pub gateway: GatewayConfig,
+    /// The libp2p swarm.
+    pub p2p: P2pConfig,
+    /// The content store.
+    pub store: StoreConfig,
+    /// Videos to super-seed at start.
+    pub videos: Vec<VideoConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Address the gateway listens on. Port 0 picks a free port; the bound
+    /// address is written to `data_dir/gateway.addr`.
+    pub listen: SocketAddr,
+    /// How long to wait for peers before going to the CDN, in milliseconds.
+    pub p2p_timeout_ms: u64,
+    /// Segments after the one being played to prefetch from peers.
+    pub prefetch_segments: u32,
+    /// How long the CDN may take to answer, or to send the next chunk of a
+    /// body, in milliseconds, before the attempt counts as failed.
+    pub cdn_timeout_ms: u64,
+    /// Further attempts after a CDN fetch fails with a timeout, a connection
+    /// error or a 5xx status. 4xx answers are not retried.
+    pub cdn_retries: u32,
+    /// The largest segment or init section accepted from upstream.
+    pub max_segment_bytes: ByteSize,
+    /// The largest playlist accepted from upstream.
+    pub max_playlist_bytes: ByteSize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct P2pConfig {
+    /// Multiaddrs to listen on. Empty means no listeners (gateway only).
+    pub listen: Vec<Multiaddr>,
+    /// Known peers, each a multiaddr ending in `/p2p/<peer id>`.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Find peers on the local network with mDNS.
+    pub mdns: bool,
+    /// Peer ids whose signed CID maps are trusted.
+    pub trusted_publishers: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Bound on stored segment bytes; cache above pins is evicted, least
+    /// recently used first.
+    pub max_bytes: ByteSize,
+    /// Recently served segments kept in memory, already verified, so hot
+    /// segments skip the disk.
+    pub memory_cache: ByteSize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VideoConfig {
+    /// Master playlist URL.
+    pub url: Url,
+    /// Video id; by default derived from the URL (DESIGN §4).
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: default_data_dir(),
+            gateway: GatewayConfig::default(),
+            p2p: P2pConfig::default(),
+            store: StoreConfig::default(),
+            videos: Vec::new(),
+        }
+    }
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            p2p_timeout_ms: 1500,
+            prefetch_segments: 6,
+            cdn_timeout_ms: 10_000,
+            cdn_retries: 2,
+            max_segment_bytes: ByteSize::mib(256),
+            max_playlist_bytes: ByteSize::mib(8),
+        }
+    }
+}
+
+impl Default for P2pConfig {
+    fn default() -> Self {
+        let listen = [
+            "/ip4/0.0.0.0/tcp/4001",
+            "/ip4/0.0.0.0/udp/4001/quic-v1",
+            "/ip4/0.0.0.0/udp/4002/webrtc-direct",
+        ];
+        Self {
+            listen: listen.iter().filter_map(|a| a.parse().ok()).collect(),
+            bootstrap: Vec::new(),
+            mdns: true,
+            trusted_publishers: Vec::new(),
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: ByteSize::gib(50),
+            memory_cache: ByteSize::mib(256),
+        }
+    }
+}
+
+/// systemd's `StateDirectory=` when run as a service, else the platform's
+/// data directory.
+fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("STATE_DIRECTORY").and_then(|v| {
+        std::env::split_paths(&v)
+            .next()
+            .filter(|p| !p.as_os_str().is_empty())
+    }) {
+        return dir;
+    }
+    directories::ProjectDirs::from("", "", "swarmseed")
+        .map(|d| d.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("swarmseed-data"))
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|(key, message)| ConfigError::Invalid {
+            path: path.into(),
+            key,
+            message,
+        })
+    }
+
+    /// Parses and validates TOML text; errors name the key at fault.
+    pub fn parse(text: &str) -> Result<Self, (String, String)> {
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| ("(syntax)".to_owned(), e.message().to_owned()))?;
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let message = e.inner().message().to_owned();
+            (
+                if key == "." {
+                    "(top level)".to_owned()
+                } else {
+                    key
+                },
+                message,
+            )
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        let fail = |key: &str, message: String| Err((key.to_owned(), message));
+        let g = &self.gateway;
+        if !(1..=60_000).contains(&g.p2p_timeout_ms) {
+            return fail(
+                "gateway.p2p_timeout_ms",
+                format!("{} is outside 1..=60000", g.p2p_timeout_ms),
+            );
+        }
+        if g.prefetch_segments > 64 {
+            return fail(
+                "gateway.prefetch_segments",
+                format!("{} is more than 64", g.prefetch_segments),
+            );
+        }
+        if !(100..=600_000).contains(&g.cdn_timeout_ms) {
+            return fail(
+                "gateway.cdn_timeout_ms",
+                format!("{} is outside 100..=600000", g.cdn_timeout_ms),
+            );
+        }
+        if g.cdn_retries > 10 {
+            return fail(
+                "gateway.cdn_retries",
+                format!("{} is more than 10", g.cdn_retries),
+            );
+        }
+        if g.max_segment_bytes.as_u64() < 1024 {
+            return fail("gateway.max_segment_bytes", "must be at least 1KiB".into());
+        }
+        if g.max_playlist_bytes.as_u64() < 1024 {
+            return fail("gateway.max_playlist_bytes", "must be at least 1KiB".into());
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return fail("data_dir", "must not be empty".into());
+        }
+        for (i, addr) in self.p2p.bootstrap.iter().enumerate() {
+            if !addr.iter().any(|p| matches!(p, Protocol::P2p(_))) {
+                return fail(
+                    &format!("p2p.bootstrap[{i}]"),
+                    format!("{addr} has no /p2p/<peer id>"),
+                );
+            }
+        }
+        for (i, id) in self.p2p.trusted_publishers.iter().enumerate() {
+            if !is_peer_id(id) {
+                return fail(
+                    &format!("p2p.trusted_publishers[{i}]"),
+                    format!("{id:?} is not a peer id"),
+                );
+            }
+        }
+        for (i, v) in self.videos.iter().enumerate() {
+            if !matches!(v.url.scheme(), "http" | "https") {
+                return fail(
+                    &format!("videos[{i}].url"),
+                    "only http and https URLs are accepted".into(),
+                );
+            }
+            if let Some(id) = &v.id
+                && (id.is_empty()
+                    || id.len() > 128
+                    || !id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)))
+            {
+                return fail(
+                    &format!("videos[{i}].id"),
+                    "use 1 to 128 of [A-Za-z0-9_-]".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A libp2p peer id as text: base58btc of a multihash (`12D3Koo…`, `Qm…`).
+fn is_peer_id(s: &str) -> bool {
+    const B58: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    (s.starts_with("12D3Koo") || s.starts_with("Qm"))
+        && (46..=60).contains(&s.len())
+        && s.bytes().all(|b| B58.contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_parses() {
+        let c = Config::parse(include_str!("../../config.toml")).unwrap();
+        assert_eq!(c.gateway.listen, GatewayConfig::default().listen);
+    }
+
+    #[test]
+    fn empty_text_is_the_embedded_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.store.max_bytes, ByteSize::gib(50));
+        assert_eq!(c.p2p.listen.len(), 3);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            ("[gateway]\nlisten = \"nope\"", "gateway.listen"),
+            ("[gateway]\nbogus = 1", "bogus"),
+            ("surprise = true", "surprise"),
+            ("[store]\nmax_bytes = \"lots\"", "store.max_bytes"),
+            ("[gateway]\np2p_timeout_ms = 0", "gateway.p2p_timeout_ms"),
+            ("[p2p]\nlisten = [\"/ip4/1.2.3.4/tcpx/1\"]", "p2p.listen"),
+            (
+                "[p2p]\nbootstrap = [\"/ip4/127.0.0.1/tcp/4001\"]",
+                "p2p.bootstrap[0]",
+            ),
+            ("[[videos]]\nurl = \"file:///etc/passwd\"", "videos[0].url"),
+        ];
+        for (text, key) in cases {
+            let (k, m) = Config::parse(text).unwrap_err();
+            assert!(
+                k.contains(key) || m.contains(key),
+                "{text:?}: got key {k:?}, message {m:?}"
+            );
+        }
+    }
+}

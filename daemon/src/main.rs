@@ -1,0 +1,70 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use swarmseed::cli::{self, Cli, Command};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    // Two TLS stacks link rustls; without a process default the first TLS
+    // connection panics.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return fail(e.into()),
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Run { config } => {
+            let config = cli::load_config(config.as_deref())?;
+            let shutdown = CancellationToken::new();
+            tokio::spawn(cancel_on_signal(shutdown.clone()));
+            swarmseed::run::run(config, shutdown).await
+        }
+        Command::Status { config } => {
+            println!(
+                "{}",
+                cli::status(&cli::load_config(config.as_deref())?).await?
+            );
+            Ok(())
+        }
+        Command::Cid { file } => {
+            println!("{}", cli::cid(&file)?);
+            Ok(())
+        }
+    }
+}
+
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    shutdown.cancel();
+}
+
+fn fail(e: anyhow::Error) -> ExitCode {
+    eprintln!("swarmseed: {e:#}");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,193 @@
+//! Playlist freshness. VOD media playlists never change, so they are kept in
+//! the store and served from it, CDN or not. Master playlists are kept too,
+//! served from the store and refreshed behind the scenes. Live media
+//! playlists are held in memory for half their target duration at most.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use gateway::{Origin, Playlist, SourceError};
+use tracing::{debug, warn};
+use url::Url;
+
+use crate::fetch::Inner;
+
+#[derive(Debug, PartialEq)]
+pub enum Kind {
+    Master,
+    Vod,
+    Live { target_duration: Duration },
+    Unknown,
+}
+
+/// Classifies by a line scan; full parsing is the gateway's job.
+pub fn kind(body: &[u8]) -> Kind {
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Kind::Unknown;
+    };
+    if !text.trim_start_matches('\u{feff}').starts_with("#EXTM3U") {
+        return Kind::Unknown;
+    }
+    let mut target = None;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with("#EXT-X-STREAM-INF") || line.starts_with("#EXT-X-I-FRAME-STREAM-INF") {
+            return Kind::Master;
+        }
+        if line == "#EXT-X-ENDLIST" {
+            return Kind::Vod;
+        }
+        if let Some(v) = line.strip_prefix("#EXT-X-TARGETDURATION:") {
+            target = v
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|t| t.is_finite() && *t > 0.0);
+        }
+    }
+    match target {
+        Some(t) => Kind::Live {
+            target_duration: Duration::from_secs_f64(t.min(3600.0)),
+        },
+        None => Kind::Unknown,
+    }
+}
+
+struct LiveEntry {
+    body: Bytes,
+    base: Url,
+    expires: Instant,
+}
+
+#[derive(Default)]
+pub struct LiveCache {
+    entries: Mutex<HashMap<Url, LiveEntry>>,
+}
+
+impl LiveCache {
+    fn get(&self, url: &Url) -> Option<Playlist> {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = entries.get(url)?;
+        if entry.expires <= Instant::now() {
+            entries.remove(url);
+            return None;
+        }
+        Some(Playlist {
+            body: entry.body.clone(),
+            base: entry.base.clone(),
+            origin: Origin::Store,
+        })
+    }
+
+    fn put(&self, url: Url, body: Bytes, base: Url, max_age: Duration) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        entries.retain(|_, e| e.expires > now);
+        entries.insert(
+            url,
+            LiveEntry {
+                body,
+                base,
+                expires: now + max_age,
+            },
+        );
+    }
+}
+
+impl Inner {
+    pub(crate) async fn playlist(
+        self: &std::sync::Arc<Self>,
+        url: &Url,
+    ) -> Result<Playlist, SourceError> {
+        if let Some(hit) = self.live.get(url) {
+            return Ok(hit);
+        }
+        match self.store.get_playlist(url.as_str()).await {
+            Ok(Some((base, body))) => {
+                let k = kind(&body);
+                if let (Kind::Vod | Kind::Master, Ok(base)) = (&k, Url::parse(&base)) {
+                    if k == Kind::Master {
+                        let me = self.clone();
+                        let url = url.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = me.fetch_playlist(&url).await {
+                                debug!(url = %url, error = %e, "master playlist refresh failed; keeping the stored copy");
+                            }
+                        });
+                    }
+                    return Ok(Playlist {
+                        body,
+                        base,
+                        origin: Origin::Store,
+                    });
+                }
+            }
+            Ok(None) => {}
+            Err(e) => warn!(url = %url, error = %e, "stored playlist unreadable"),
+        }
+        self.fetch_playlist(url).await
+    }
+
+    async fn fetch_playlist(&self, url: &Url) -> Result<Playlist, SourceError> {
+        let fetched = self
+            .cdn
+            .get(url, None, self.limits.playlist_bytes)
+            .await
+            .inspect_err(|e| {
+                warn!(url = %url, error = %e, "playlist fetch failed");
+            })?;
+        self.count_cdn(&fetched.body);
+        let body = fetched.body;
+        match kind(&body) {
+            Kind::Vod | Kind::Master => {
+                let stored = self
+                    .store
+                    .put_playlist(url.to_string(), fetched.final_url.to_string(), body.clone())
+                    .await;
+                if let Err(e) = stored {
+                    warn!(url = %url, error = %e, "playlist not stored");
+                }
+            }
+            Kind::Live { target_duration } => {
+                self.live.put(
+                    url.clone(),
+                    body.clone(),
+                    fetched.final_url.clone(),
+                    target_duration / 2,
+                );
+            }
+            Kind::Unknown => {}
+        }
+        Ok(Playlist {
+            body,
+            base: fetched.final_url,
+            origin: Origin::Cdn,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds() {
+        assert_eq!(
+            kind(b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\na.m3u8\n"),
+            Kind::Master
+        );
+        assert_eq!(
+            kind(b"#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\na.ts\n#EXT-X-ENDLIST\n"),
+            Kind::Vod
+        );
+        assert_eq!(
+            kind(b"#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\na.ts\n"),
+            Kind::Live {
+                target_duration: Duration::from_secs(4)
+            }
+        );
+        assert_eq!(kind(b"<html>"), Kind::Unknown);
+        assert_eq!(kind(b"#EXTM3U\n"), Kind::Unknown);
+    }
+}

@@ -1,0 +1,47 @@
+//! The one place errors become HTTP responses.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::source::SourceError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("not found")]
+    NotFound,
+    #[error("playlist does not parse: {0}")]
+    BadPlaylist(String),
+    #[error("range not satisfiable")]
+    RangeNotSatisfiable { length: u64 },
+    #[error(transparent)]
+    Source(#[from] SourceError),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::BadPlaylist(_) => StatusCode::BAD_GATEWAY,
+            ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            ApiError::Source(SourceError::UpstreamTimeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Source(SourceError::Store) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Source(_) => StatusCode::BAD_GATEWAY,
+        };
+        let mut body = json!({ "error": self.to_string() });
+        if let ApiError::Source(SourceError::UpstreamStatus { status }) = &self {
+            body["upstream_status"] = json!(status);
+        }
+        let mut response = (status, Json(body)).into_response();
+        if let ApiError::RangeNotSatisfiable { length } = self
+            && let Ok(v) = HeaderValue::from_str(&format!("bytes */{length}"))
+        {
+            response.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+        response
+    }
+}

@@ -1,0 +1,321 @@
+//! Rewrites playlists so every child playlist, segment and init section is
+//! fetched through the gateway, keeping every other tag.
+
+use std::collections::HashMap;
+
+use m3u8_rs::{MasterPlaylist, MediaPlaylist, Playlist};
+use url::Url;
+
+use super::paths::{playlist_path, segment_path};
+use crate::source::ByteRange;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RewriteError {
+    #[error("not an HLS playlist")]
+    NotAPlaylist,
+    #[error("EXT-X-BYTERANGE without an offset does not follow a range of {0}")]
+    DanglingByteRange(String),
+    #[error("URI {0:?} cannot be resolved")]
+    BadUri(String),
+}
+
+/// Parses `body` (an HLS playlist fetched from `base`) and rewrites it.
+pub fn rewrite_playlist(body: &[u8], base: &Url) -> Result<Vec<u8>, RewriteError> {
+    let mut playlist = m3u8_rs::parse_playlist_res(body).map_err(|_| RewriteError::NotAPlaylist)?;
+    match &mut playlist {
+        Playlist::MasterPlaylist(m) => rewrite_master(m, base)?,
+        Playlist::MediaPlaylist(m) => rewrite_media(m, base)?,
+    }
+    let mut out = Vec::with_capacity(body.len() * 2);
+    playlist
+        .write_to(&mut out)
+        .map_err(|_| RewriteError::NotAPlaylist)?;
+    Ok(out)
+}
+
+fn resolve(base: &Url, uri: &str) -> Result<Url, RewriteError> {
+    base.join(uri)
+        .map_err(|_| RewriteError::BadUri(uri.to_owned()))
+}
+
+fn is_http(url: &Url) -> bool {
+    matches!(url.scheme(), "http" | "https")
+}
+
+/// URIs the gateway does not proxy (keys, session data) still have to work
+/// from the gateway's origin, so relative ones become absolute.
+fn absolute(base: &Url, uri: &mut String) -> Result<(), RewriteError> {
+    *uri = resolve(base, uri)?.to_string();
+    Ok(())
+}
+
+/// Only http(s) playlists are proxied; any other scheme is left as written.
+fn via_gateway_playlist(base: &Url, uri: &mut String) -> Result<(), RewriteError> {
+    let url = resolve(base, uri)?;
+    if is_http(&url) {
+        *uri = playlist_path(&url);
+    }
+    Ok(())
+}
+
+fn rewrite_master(m: &mut MasterPlaylist, base: &Url) -> Result<(), RewriteError> {
+    for v in &mut m.variants {
+        via_gateway_playlist(base, &mut v.uri)?;
+    }
+    for a in &mut m.alternatives {
+        if let Some(uri) = &mut a.uri {
+            via_gateway_playlist(base, uri)?;
+        }
+    }
+    for d in &mut m.session_data {
+        if let m3u8_rs::SessionDataField::Uri(uri) = &mut d.field {
+            absolute(base, uri)?;
+        }
+    }
+    for k in &mut m.session_key {
+        if let Some(uri) = &mut k.0.uri {
+            absolute(base, uri)?;
+        }
+    }
+    Ok(())
+}
+
+fn rewrite_media(m: &mut MediaPlaylist, base: &Url) -> Result<(), RewriteError> {
+    // Where the previous range of each resource ended, for ranges with no offset.
+    let mut range_end: HashMap<Url, u64> = HashMap::new();
+    for seg in &mut m.segments {
+        if let Some(key) = &mut seg.key
+            && let Some(uri) = &mut key.uri
+        {
+            // Keys stay with the origin and never enter the store.
+            absolute(base, uri)?;
+        }
+        if let Some(map) = &mut seg.map {
+            let url = resolve(base, &map.uri)?;
+            if is_http(&url) {
+                let range = map.byte_range.take().map(|r| ByteRange {
+                    offset: r.offset.unwrap_or(0),
+                    length: r.length,
+                });
+                map.uri = segment_path(&url, range);
+            }
+        }
+        let url = resolve(base, &seg.uri)?;
+        if !is_http(&url) {
+            continue;
+        }
+        let range = match seg.byte_range.take() {
+            None => None,
+            Some(r) => {
+                let offset = match r.offset {
+                    Some(o) => o,
+                    None => *range_end
+                        .get(&url)
+                        .ok_or_else(|| RewriteError::DanglingByteRange(seg.uri.clone()))?,
+                };
+                range_end.insert(url.clone(), offset.saturating_add(r.length));
+                Some(ByteRange {
+                    offset,
+                    length: r.length,
+                })
+            }
+        };
+        seg.uri = segment_path(&url, range);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hls::paths::{decode_range, decode_token};
+
+    fn rewrite(text: &str, base: &str) -> String {
+        String::from_utf8(rewrite_playlist(text.as_bytes(), &Url::parse(base).unwrap()).unwrap())
+            .unwrap()
+    }
+
+    /// Decodes a gateway segment path back to (url, range).
+    fn seg_of(path: &str) -> (String, Option<ByteRange>) {
+        let p: Vec<&str> = path.split('/').collect();
+        assert_eq!(p[2], "seg", "{path}");
+        (
+            decode_token(p[4]).unwrap().to_string(),
+            decode_range(p[3]).unwrap(),
+        )
+    }
+
+    fn pl_of(path: &str) -> String {
+        let p: Vec<&str> = path.split('/').collect();
+        assert_eq!(p[2], "pl", "{path}");
+        decode_token(p[3]).unwrap().to_string()
+    }
+
+    fn attr<'a>(line: &'a str, name: &str) -> &'a str {
+        let start = line.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+        let end = line[start..].find('"').unwrap() + start;
+        &line[start..end]
+    }
+
+    const MASTER: &str = r#"#EXTM3U
+#EXT-X-VERSION:6
+#EXT-X-INDEPENDENT-SEGMENTS
+#EXT-X-SESSION-DATA:DATA-ID="com.example.title",URI="meta/title.json"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="English",DEFAULT=YES,AUTOSELECT=YES,LANGUAGE="en",URI="audio/en.m3u8"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="Muxed",DEFAULT=NO
+#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="English",LANGUAGE="en",URI="https://subs.example/en.m3u8?sig=1"
+#X-VENDOR-TAG:keep=me
+#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360,CODECS="avc1.4d401e,mp4a.40.2",AUDIO="aud",SUBTITLES="subs"
+low/index.m3u8?token=abc
+#EXT-X-STREAM-INF:BANDWIDTH=2000000,RESOLUTION=1280x720,AUDIO="aud",SUBTITLES="subs"
+/abs/high.m3u8
+#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=90000,URI="low/iframes.m3u8"
+"#;
+
+    #[test]
+    fn master_playlists_route_every_child_through_the_gateway() {
+        let out = rewrite(MASTER, "https://cdn.example/v/master.m3u8?sig=xyz");
+        let lines: Vec<&str> = out.lines().collect();
+        let after = |tag: &str| {
+            let i = lines.iter().position(|l| l.starts_with(tag)).unwrap();
+            lines[i + 1]
+        };
+        assert_eq!(
+            pl_of(after("#EXT-X-STREAM-INF:BANDWIDTH=800000")),
+            "https://cdn.example/v/low/index.m3u8?token=abc"
+        );
+        assert_eq!(
+            pl_of(after("#EXT-X-STREAM-INF:BANDWIDTH=2000000")),
+            "https://cdn.example/abs/high.m3u8"
+        );
+        let iframe = lines
+            .iter()
+            .find(|l| l.starts_with("#EXT-X-I-FRAME-STREAM-INF"))
+            .unwrap();
+        assert_eq!(
+            pl_of(attr(iframe, "URI")),
+            "https://cdn.example/v/low/iframes.m3u8"
+        );
+        let media: Vec<&&str> = lines
+            .iter()
+            .filter(|l| l.starts_with("#EXT-X-MEDIA"))
+            .collect();
+        assert_eq!(media.len(), 3);
+        assert_eq!(
+            pl_of(attr(media[0], "URI")),
+            "https://cdn.example/v/audio/en.m3u8"
+        );
+        assert!(!media[1].contains("URI="), "muxed rendition has no URI");
+        assert_eq!(
+            pl_of(attr(media[2], "URI")),
+            "https://subs.example/en.m3u8?sig=1"
+        );
+        let data = lines
+            .iter()
+            .find(|l| l.starts_with("#EXT-X-SESSION-DATA"))
+            .unwrap();
+        assert_eq!(attr(data, "URI"), "https://cdn.example/v/meta/title.json");
+        assert!(lines.contains(&"#X-VENDOR-TAG:keep=me"));
+        assert!(lines.contains(&"#EXT-X-INDEPENDENT-SEGMENTS"));
+    }
+
+    const MEDIA: &str = r#"#EXTM3U
+#EXT-X-VERSION:7
+#EXT-X-TARGETDURATION:4
+#EXT-X-MEDIA-SEQUENCE:10
+#X-CUSTOM-HEADER:1
+#EXT-X-KEY:METHOD=AES-128,URI="keys/k1.bin",IV=0x00000000000000000000000000000001
+#EXT-X-MAP:URI="init.mp4",BYTERANGE="720@0"
+#EXTINF:4.0,
+#EXT-X-BYTERANGE:1000@720
+all.mp4
+#EXTINF:4.0,
+#EXT-X-BYTERANGE:2000
+all.mp4
+#EXT-X-DISCONTINUITY
+#X-AD-MARKER:yes
+#EXTINF:3.5,
+seg3.m4s?exp=99&sig=abc
+#EXT-X-ENDLIST
+"#;
+
+    #[test]
+    fn media_playlists_route_segments_and_maps_and_keep_keys_at_the_origin() {
+        let out = rewrite(MEDIA, "https://cdn.example/v/low/index.m3u8");
+        assert!(
+            !out.contains("#EXT-X-BYTERANGE"),
+            "ranges become their own objects:\n{out}"
+        );
+        let segs: Vec<&str> = out.lines().filter(|l| l.starts_with("/hls/seg/")).collect();
+        assert_eq!(segs.len(), 3);
+        let base = "https://cdn.example/v/low/";
+        assert_eq!(
+            seg_of(segs[0]),
+            (
+                format!("{base}all.mp4"),
+                Some(ByteRange {
+                    offset: 720,
+                    length: 1000
+                })
+            )
+        );
+        assert_eq!(
+            seg_of(segs[1]),
+            (
+                format!("{base}all.mp4"),
+                Some(ByteRange {
+                    offset: 1720,
+                    length: 2000
+                })
+            )
+        );
+        assert_eq!(
+            seg_of(segs[2]),
+            (format!("{base}seg3.m4s?exp=99&sig=abc"), None)
+        );
+        assert!(segs[2].ends_with("/seg3.m4s"));
+        let map = out.lines().find(|l| l.starts_with("#EXT-X-MAP")).unwrap();
+        assert_eq!(
+            seg_of(attr(map, "URI")),
+            (
+                format!("{base}init.mp4"),
+                Some(ByteRange {
+                    offset: 0,
+                    length: 720
+                })
+            )
+        );
+        let key = out.lines().find(|l| l.starts_with("#EXT-X-KEY")).unwrap();
+        assert_eq!(attr(key, "URI"), format!("{base}keys/k1.bin"));
+        for kept in [
+            "#X-CUSTOM-HEADER:1",
+            "#X-AD-MARKER:yes",
+            "#EXT-X-DISCONTINUITY",
+            "#EXT-X-ENDLIST",
+            "#EXT-X-MEDIA-SEQUENCE:10",
+        ] {
+            assert!(out.contains(kept), "{kept} missing:\n{out}");
+        }
+    }
+
+    #[test]
+    fn garbage_is_refused() {
+        let base = Url::parse("https://cdn.example/x.m3u8").unwrap();
+        for body in [
+            "",
+            "hello world",
+            "<html>not found</html>",
+            "\u{0}\u{1}binary",
+        ] {
+            assert!(
+                rewrite_playlist(body.as_bytes(), &base).is_err(),
+                "{body:?}"
+            );
+        }
+        let dangling = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\n#EXT-X-BYTERANGE:100\na.ts\n";
+        assert!(matches!(
+            rewrite_playlist(dangling.as_bytes(), &base),
+            Err(RewriteError::DanglingByteRange(_))
+        ));
+    }
+}

@@ -1,0 +1,76 @@
+//! The swarmseed HTTP gateway: the HLS proxy players point at, the JSON
+//! APIs, server-sent events and Prometheus metrics.
+//!
+//! The gateway knows nothing of stores, peers or CDNs. It asks a
+//! [`SegmentSource`] for playlists and segments, and the daemon supplies one.
+
+mod api;
+mod error;
+mod events;
+mod hls;
+mod metrics;
+mod range;
+mod segments;
+mod source;
+mod telemetry;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use tokio_util::sync::CancellationToken;
+
+pub use error::ApiError;
+pub use hls::paths::{playlist_path, segment_path};
+pub use hls::rewrite::{RewriteError, rewrite_playlist};
+pub use source::{
+    ByteRange, Origin, Playlist, Segment, SegmentKey, SegmentSource, SourceError, StoreUsage,
+};
+pub use telemetry::{Counters, Event, Stats, Telemetry};
+
+/// API request bodies are small JSON documents; anything larger is refused.
+const MAX_REQUEST_BODY: usize = 64 * 1024;
+
+/// Everything the handlers share.
+pub struct GatewayState<S> {
+    pub source: Arc<S>,
+    pub telemetry: Arc<Telemetry>,
+    /// Cancelled when the daemon shuts down, so long-lived responses (SSE) end.
+    pub shutdown: CancellationToken,
+}
+
+impl<S> Clone for GatewayState<S> {
+    fn clone(&self) -> Self {
+        Self {
+            source: self.source.clone(),
+            telemetry: self.telemetry.clone(),
+            shutdown: self.shutdown.clone(),
+        }
+    }
+}
+
+/// Builds the gateway's router.
+pub fn router<S: SegmentSource>(state: GatewayState<S>) -> Router {
+    Router::new()
+        .route("/hls", get(hls::top_playlist::<S>))
+        .route("/hls/pl/{token}/{file}", get(hls::child_playlist::<S>))
+        .route(
+            "/hls/seg/{range}/{token}/{file}",
+            get(segments::segment::<S>),
+        )
+        .route("/api/v1/health", get(api::health))
+        .route("/api/v1/stats", get(api::stats::<S>))
+        .route("/api/v1/events", get(events::events::<S>))
+        .route("/metrics", get(metrics::metrics::<S>))
+        .fallback(api::not_found)
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
+        .with_state(state)
+}
+
+/// The stats snapshot served by `/api/v1/stats`, SSE and `/metrics`.
+pub(crate) fn snapshot<S: SegmentSource>(state: &GatewayState<S>) -> Stats {
+    state
+        .telemetry
+        .stats(state.source.store_usage(), state.source.peers_connected())
+}

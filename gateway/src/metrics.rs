@@ -1,0 +1,75 @@
+//! `GET /metrics` in the Prometheus text format.
+
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use crate::source::SegmentSource;
+use crate::{GatewayState, snapshot};
+
+pub async fn metrics<S: SegmentSource>(State(state): State<GatewayState<S>>) -> impl IntoResponse {
+    let s = snapshot(&state);
+    let mut out = String::with_capacity(1024);
+    let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
+        let _ = writeln!(out, "# HELP swarmseed_{name} {help}");
+        let _ = writeln!(out, "# TYPE swarmseed_{name} {kind}");
+        let _ = writeln!(out, "swarmseed_{name} {value}");
+    };
+    metric(
+        "peers_connected",
+        "gauge",
+        "Peers currently connected.",
+        s.peers_connected as f64,
+    );
+    metric(
+        "bytes_from_p2p_total",
+        "counter",
+        "Media bytes received from peers.",
+        s.bytes_from_p2p as f64,
+    );
+    metric(
+        "bytes_from_cdn_total",
+        "counter",
+        "Bytes received from the CDN.",
+        s.bytes_from_cdn as f64,
+    );
+    metric(
+        "bytes_from_store_total",
+        "counter",
+        "Bytes served from the local store.",
+        s.bytes_from_store as f64,
+    );
+    metric(
+        "bytes_uploaded_total",
+        "counter",
+        "Bytes uploaded to peers.",
+        s.bytes_uploaded as f64,
+    );
+    metric(
+        "p2p_ratio",
+        "gauge",
+        "Share of fetched media bytes that came from peers.",
+        s.p2p_ratio,
+    );
+    metric(
+        "segments_stored",
+        "gauge",
+        "Segments in the store.",
+        s.segments_stored as f64,
+    );
+    metric(
+        "store_bytes",
+        "gauge",
+        "Bytes of segments in the store.",
+        s.store_bytes as f64,
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+}

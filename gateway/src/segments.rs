@@ -1,0 +1,83 @@
+//! Segment and init-section handler.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::GatewayState;
+use crate::error::ApiError;
+use crate::hls::paths::{decode_range, decode_token};
+use crate::range::{RangeReply, parse};
+use crate::source::{Origin, SegmentKey, SegmentSource};
+use crate::telemetry::Counters;
+
+/// `GET /hls/seg/{range}/{token}/{file}`
+pub async fn segment<S: SegmentSource>(
+    State(state): State<GatewayState<S>>,
+    Path((range, token, file)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let key = SegmentKey {
+        range: decode_range(&range)?,
+        url: decode_token(&token)?,
+    };
+    let seg = state.source.segment(&key).await?;
+    let length = seg.bytes.len() as u64;
+    let requested = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let (status, body, content_range) = match parse(requested, length) {
+        RangeReply::Full => (StatusCode::OK, seg.bytes, None),
+        RangeReply::Partial { start, end } => (
+            StatusCode::PARTIAL_CONTENT,
+            seg.bytes.slice(start as usize..=end as usize),
+            Some(format!("bytes {start}-{end}/{length}")),
+        ),
+        RangeReply::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable { length }),
+    };
+    if seg.origin == Origin::Store {
+        Counters::add(
+            &state.telemetry.counters.bytes_from_store,
+            body.len() as u64,
+        );
+    }
+    let content_type = seg
+        .content_type
+        .as_deref()
+        .unwrap_or_else(|| content_type_for(&file));
+    let mut response = (status, Body::from(body)).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, value(content_type));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::ETAG, value(&format!("\"{}\"", seg.cid)));
+    // A segment URL names fixed bytes; the CID in the ETag proves it.
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    if let Some(cr) = content_range {
+        h.insert(header::CONTENT_RANGE, value(&cr));
+    }
+    Ok(response)
+}
+
+fn value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
+}
+
+/// For origins that send no Content-Type.
+fn content_type_for(file: &str) -> &'static str {
+    let ext = file
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "ts" => "video/mp2t",
+        "mp4" | "m4s" | "m4v" | "cmfv" => "video/mp4",
+        "m4a" | "cmfa" => "audio/mp4",
+        "aac" => "audio/aac",
+        "mp3" => "audio/mpeg",
+        "vtt" | "webvtt" => "text/vtt",
+        _ => "application/octet-stream",
+    }
+}

@@ -1,0 +1,98 @@
+//! The contract between the gateway and whatever supplies bytes.
+
+use std::fmt;
+use std::future::Future;
+
+use bytes::Bytes;
+use url::Url;
+
+/// A byte range of an upstream resource (`EXT-X-BYTERANGE`). Each range is its
+/// own object with its own CID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ByteRange {
+    pub offset: u64,
+    pub length: u64,
+}
+
+/// Names one segment or init section: an upstream URL, and a range within it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SegmentKey {
+    pub url: Url,
+    pub range: Option<ByteRange>,
+}
+
+impl fmt::Display for SegmentKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.range {
+            None => write!(f, "{}", self.url),
+            Some(r) => write!(f, "{} bytes={}+{}", self.url, r.offset, r.length),
+        }
+    }
+}
+
+/// Where a response's bytes came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Store,
+    Peers,
+    Cdn,
+}
+
+/// A whole, verified segment.
+#[derive(Clone, Debug)]
+pub struct Segment {
+    pub bytes: Bytes,
+    pub content_type: Option<String>,
+    /// The segment's CID (DESIGN §2).
+    pub cid: String,
+    pub origin: Origin,
+}
+
+/// A playlist as the origin sent it.
+#[derive(Clone, Debug)]
+pub struct Playlist {
+    pub body: Bytes,
+    /// The URL relative URIs resolve against (the final one after redirects).
+    pub base: Url,
+    pub origin: Origin,
+}
+
+/// Totals for the content store.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StoreUsage {
+    pub segments: u64,
+    pub bytes: u64,
+}
+
+/// Why a playlist or segment could not be had. Every variant is safe to show
+/// to a client.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("upstream answered HTTP {status}")]
+    UpstreamStatus { status: u16 },
+    #[error("upstream did not answer within {ms} ms")]
+    UpstreamTimeout { ms: u64 },
+    #[error("upstream unreachable: {0}")]
+    Unreachable(String),
+    #[error("upstream body exceeds the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("upstream sent {got} bytes where {want} were expected")]
+    ShortBody { got: u64, want: u64 },
+    /// The detail is logged by the source, not shown to clients.
+    #[error("store failure")]
+    Store,
+}
+
+/// Supplies playlists and segments to the gateway: from a store, peers or
+/// the CDN, as the implementation sees fit. Never returns unverified bytes.
+pub trait SegmentSource: Send + Sync + 'static {
+    fn playlist(&self, url: &Url) -> impl Future<Output = Result<Playlist, SourceError>> + Send;
+    fn segment(
+        &self,
+        key: &SegmentKey,
+    ) -> impl Future<Output = Result<Segment, SourceError>> + Send;
+    fn store_usage(&self) -> StoreUsage;
+    fn peers_connected(&self) -> u64 {
+        0
+    }
+}

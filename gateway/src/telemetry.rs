@@ -1,0 +1,118 @@
+//! Counters and events shared by the gateway and the daemon.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::source::StoreUsage;
+
+/// Monotonic byte counters. The daemon adds what it fetches; the gateway
+/// adds what it serves from the store.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub bytes_from_p2p: AtomicU64,
+    pub bytes_from_cdn: AtomicU64,
+    pub bytes_from_store: AtomicU64,
+    pub bytes_uploaded: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// `GET /api/v1/stats` (DESIGN §6).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Stats {
+    pub peers_connected: u64,
+    pub bytes_from_p2p: u64,
+    pub bytes_from_cdn: u64,
+    pub bytes_from_store: u64,
+    pub bytes_uploaded: u64,
+    /// Share of fetched media bytes that came from peers rather than the CDN.
+    pub p2p_ratio: f64,
+    pub segments_stored: u64,
+    pub store_bytes: u64,
+}
+
+/// Server-sent events of `GET /api/v1/events`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum Event {
+    /// A segment came from the CDN; `reason` says why peers were not used.
+    FallbackCdn {
+        url: String,
+        bytes: u64,
+        reason: &'static str,
+    },
+    PeerConnected {
+        peer: String,
+    },
+    PeerDisconnected {
+        peer: String,
+    },
+}
+
+impl Event {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::FallbackCdn { .. } => "fallback-cdn",
+            Event::PeerConnected { .. } => "peer-connected",
+            Event::PeerDisconnected { .. } => "peer-disconnected",
+        }
+    }
+}
+
+pub struct Telemetry {
+    pub counters: Counters,
+    events: broadcast::Sender<Event>,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Telemetry {
+    pub fn new() -> Self {
+        // Slow SSE clients lag and skip events rather than hold memory.
+        let (events, _) = broadcast::channel(256);
+        Self {
+            counters: Counters::default(),
+            events,
+        }
+    }
+
+    pub fn emit(&self, event: Event) {
+        // No subscribers is the normal case.
+        let _ = self.events.send(event);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    pub fn stats(&self, usage: StoreUsage, peers_connected: u64) -> Stats {
+        let c = &self.counters;
+        let p2p = c.bytes_from_p2p.load(Ordering::Relaxed);
+        let cdn = c.bytes_from_cdn.load(Ordering::Relaxed);
+        let fetched = p2p + cdn;
+        Stats {
+            peers_connected,
+            bytes_from_p2p: p2p,
+            bytes_from_cdn: cdn,
+            bytes_from_store: c.bytes_from_store.load(Ordering::Relaxed),
+            bytes_uploaded: c.bytes_uploaded.load(Ordering::Relaxed),
+            p2p_ratio: if fetched == 0 {
+                0.0
+            } else {
+                p2p as f64 / fetched as f64
+            },
+            segments_stored: usage.segments,
+            store_bytes: usage.bytes,
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! The gateway end to end: a real CDN on loopback serving ffmpeg-made HLS,
+//! a real `swarmseed` process, and ffmpeg as the player.
+
+mod support;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use support::cdn::TestCdn;
+use support::daemon::Daemon;
+use support::{FIXTURES, TEST_TIMEOUT, client, fixtures, hls};
+
+fn ffmpeg_plays(url: &str, out_dir: &Path, name: &str) {
+    let out = out_dir.join(format!("{name}.mkv"));
+    let result = Command::new("ffmpeg")
+        .args([
+            "-nostdin", "-v", "error", "-y", "-i", url, "-map", "0", "-c", "copy",
+        ])
+        .arg(&out)
+        .output()
+        .expect("ffmpeg is installed");
+    assert!(
+        result.status.success(),
+        "ffmpeg failed on {url}: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    assert!(
+        std::fs::metadata(&out).unwrap().len() > 10_000,
+        "{name}: ffmpeg wrote almost nothing"
+    );
+}
+
+async fn play_everything(
+    daemon: &Daemon,
+    cdn_url: impl Fn(&str) -> String,
+    work: &Path,
+) -> (u64, u64) {
+    let client = client();
+    let gateway = format!("http://{}", daemon.addr);
+    let (mut objects, mut bytes) = (0, 0);
+    for name in FIXTURES {
+        let master = format!("{name}/master.m3u8");
+        let list = hls::objects(
+            &client,
+            &gateway,
+            &daemon.hls(&cdn_url(&master)),
+            &fixtures().join(&master),
+        )
+        .await;
+        assert!(list.len() >= 6, "{name}: only {} objects", list.len());
+        bytes += hls::assert_byte_exact(&client, &gateway, &list).await;
+        objects += list.len() as u64;
+        // ffmpeg's HLS demuxer leaves WebVTT renditions out; the other four carry every kind of media.
+        if name != "subs" {
+            ffmpeg_plays(&daemon.hls(&cdn_url(&master)), work, name);
+        }
+    }
+    (objects, bytes)
+}
+
+/// The bytes of each distinct object in the fixtures, as the CDN holds them.
+async fn distinct_media_bytes(daemon: &Daemon, cdn_url: impl Fn(&str) -> String) -> u64 {
+    let client = client();
+    let gateway = format!("http://{}", daemon.addr);
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    for name in FIXTURES {
+        let master = format!("{name}/master.m3u8");
+        for o in hls::objects(
+            &client,
+            &gateway,
+            &daemon.hls(&cdn_url(&master)),
+            &fixtures().join(&master),
+        )
+        .await
+        {
+            if seen.insert(o.path) {
+                total += o.expected.len() as u64;
+            }
+        }
+    }
+    total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fixture_plays_byte_exact_then_again_from_the_store_with_the_cdn_down() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = tempfile::tempdir().unwrap();
+        let cdn = TestCdn::start(&fixtures()).await;
+        let mut daemon = Daemon::start(work.path(), "").await;
+
+        let (objects, bytes) = play_everything(&daemon, |p| cdn.url(p), work.path()).await;
+        let distinct = distinct_media_bytes(&daemon, |p| cdn.url(p)).await;
+        assert!(
+            objects > 40 && bytes > 1_000_000,
+            "{objects} objects, {bytes} bytes"
+        );
+        // Each object crossed from the CDN once; every later read came from the store.
+        assert_eq!(
+            cdn.media_bytes_sent(),
+            distinct,
+            "CDN sent each segment once"
+        );
+        let stats = daemon.stats().await;
+        assert!(
+            stats["bytes_from_cdn"].as_u64().unwrap() >= distinct,
+            "{stats}"
+        );
+        assert!(stats["bytes_from_store"].as_u64().unwrap() > 0, "{stats}");
+        assert!(
+            stats["segments_stored"].as_u64().unwrap() >= objects / 2,
+            "{stats}"
+        );
+        assert_eq!(stats["bytes_from_p2p"], 0);
+
+        let status = daemon.terminate();
+        assert!(status.success(), "SIGTERM exit: {status}");
+        let cdn_addr = cdn.addr;
+        cdn.stop().await;
+        assert!(
+            reqwest::get(format!("http://{cdn_addr}/ts/master.m3u8"))
+                .await
+                .is_err(),
+            "CDN is down"
+        );
+
+        let daemon = Daemon::start(work.path(), "").await;
+        let cdn_url = |p: &str| format!("http://{cdn_addr}/{p}");
+        let (objects_again, bytes_again) = play_everything(&daemon, cdn_url, work.path()).await;
+        assert_eq!((objects_again, bytes_again), (objects, bytes));
+        let stats = daemon.stats().await;
+        assert_eq!(stats["bytes_from_cdn"], 0, "{stats}");
+        assert!(
+            stats["bytes_from_store"].as_u64().unwrap() >= bytes,
+            "{stats}"
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_hits_answer_ranges_with_206_and_416() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = tempfile::tempdir().unwrap();
+        let cdn = TestCdn::start(&fixtures()).await;
+        let daemon = Daemon::start(work.path(), "").await;
+        let client = client();
+        let gateway = format!("http://{}", daemon.addr);
+        let master = "ts/master.m3u8";
+        let list = hls::objects(
+            &client,
+            &gateway,
+            &daemon.hls(&cdn.url(master)),
+            &fixtures().join(master),
+        )
+        .await;
+        let seg = &list[0];
+        let len = seg.expected.len();
+        // The first GET stores it; the rest are store hits.
+        let full = client.get(daemon.url(&seg.path)).send().await.unwrap();
+        assert_eq!(full.status(), 200);
+        for _ in 0..2 {
+            let r = client.get(daemon.url(&seg.path)).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            assert_eq!(r.headers()["content-type"], "video/mp2t");
+            assert_eq!(r.headers()["content-length"], len.to_string().as_str());
+            assert_eq!(r.headers()["accept-ranges"], "bytes");
+            assert!(
+                r.headers()["etag"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("\"bafkrei")
+            );
+            assert_eq!(r.bytes().await.unwrap(), seg.expected);
+        }
+        let cases = [
+            ("bytes=0-99".to_owned(), 0, 99),
+            (format!("bytes={}-", len - 10), len - 10, len - 1),
+            ("bytes=-188".to_owned(), len - 188, len - 1),
+            (format!("bytes=100-{}", len * 2), 100, len - 1),
+        ];
+        for (range, start, end) in cases {
+            let r = client
+                .get(daemon.url(&seg.path))
+                .header("range", &range)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 206, "{range}");
+            assert_eq!(
+                r.headers()["content-range"],
+                format!("bytes {start}-{end}/{len}").as_str()
+            );
+            assert_eq!(
+                r.bytes().await.unwrap(),
+                seg.expected.slice(start..=end),
+                "{range}"
+            );
+        }
+        let r = client
+            .get(daemon.url(&seg.path))
+            .header("range", format!("bytes={len}-"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 416);
+        assert_eq!(
+            r.headers()["content-range"],
+            format!("bytes */{len}").as_str()
+        );
+        let stats = daemon.stats().await;
+        assert!(
+            stats["bytes_from_store"].as_u64().unwrap() >= 2 * len as u64,
+            "{stats}"
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_for_one_segment_make_one_cdn_fetch() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = tempfile::tempdir().unwrap();
+        let cdn = TestCdn::start(&fixtures()).await;
+        let daemon = Daemon::start(work.path(), "").await;
+        let client = client();
+        let gateway = format!("http://{}", daemon.addr);
+        let master = "fmp4/master.m3u8";
+        let list = hls::objects(
+            &client,
+            &gateway,
+            &daemon.hls(&cdn.url(master)),
+            &fixtures().join(master),
+        )
+        .await;
+        let seg = &list[3];
+        cdn.set_delay(Duration::from_millis(400));
+        let fetches = (0..12).map(|_| {
+            let client = client.clone();
+            let url = daemon.url(&seg.path);
+            tokio::spawn(async move {
+                client
+                    .get(&url)
+                    .send()
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap()
+            })
+        });
+        for body in futures::future::join_all(fetches).await {
+            assert_eq!(body.unwrap(), seg.expected);
+        }
+        let rel = seg.file.strip_prefix(fixtures()).unwrap();
+        let path = format!("/{}", rel.display());
+        assert_eq!(cdn.requests_for(&path), 1, "CDN requests for {path}");
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// Runs ffmpeg as a live encoder writing a sliding-window playlist.
+fn start_live_encoder(dir: &Path) -> std::process::Child {
+    Command::new("ffmpeg")
+        .current_dir(dir)
+        .args([
+            "-nostdin",
+            "-v",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x90:rate=24",
+        ])
+        .args([
+            "-t",
+            "14",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "24",
+            "-sc_threshold",
+            "0",
+        ])
+        .args([
+            "-f",
+            "hls",
+            "-hls_time",
+            "1",
+            "-hls_list_size",
+            "3",
+            "live.m3u8",
+        ])
+        .spawn()
+        .expect("ffmpeg is installed")
+}
+
+fn media_sequence(body: &[u8]) -> u64 {
+    match m3u8_rs::parse_playlist_res(body).expect("live playlist parses") {
+        m3u8_rs::Playlist::MediaPlaylist(m) => {
+            assert!(!m.end_list, "still live");
+            m.media_sequence
+        }
+        _ => panic!("not a media playlist"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_playlists_are_never_staler_than_half_their_target_duration() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = tempfile::tempdir().unwrap();
+        let origin = work.path().join("origin");
+        std::fs::create_dir_all(&origin).unwrap();
+        let mut encoder = start_live_encoder(&origin);
+        let cdn = TestCdn::start(&origin).await;
+        let daemon = Daemon::start(&work.path().join("node"), "").await;
+        let client = client();
+        let live = origin.join("live.m3u8");
+        while !live.exists() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let url = daemon.hls(&cdn.url("live.m3u8"));
+        let mut sequences = Vec::new();
+        let mut segments_checked = 0;
+        for _ in 0..12 {
+            // What the origin held before this wait; target duration is 1 s,
+            // so after 0.5 s (plus slack) the gateway must show at least this.
+            let before = media_sequence(&std::fs::read(&live).unwrap());
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            let body = client
+                .get(&url)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            let served = media_sequence(&body);
+            assert!(
+                served >= before,
+                "gateway served sequence {served}, origin had {before} 600 ms earlier"
+            );
+            sequences.push(served);
+            // The newest segment is byte-exact with the encoder's file.
+            let text = String::from_utf8(body.to_vec()).unwrap();
+            let last = text.lines().rfind(|l| l.starts_with("/hls/seg/")).unwrap();
+            let got = client
+                .get(daemon.url(last))
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            let name = last.rsplit('/').next().unwrap();
+            assert_eq!(got, std::fs::read(origin.join(name)).unwrap(), "{name}");
+            segments_checked += 1;
+        }
+        let _ = encoder.kill();
+        let _ = encoder.wait();
+        assert!(
+            sequences.last() > sequences.first(),
+            "the window slid: {sequences:?}"
+        );
+        assert!(
+            cdn.requests_for("/live.m3u8") >= 5,
+            "live playlist was fetched again"
+        );
+        assert_eq!(segments_checked, 12);
+    })
+    .await
+    .expect("test timed out");
+}

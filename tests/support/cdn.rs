@@ -1,0 +1,180 @@
+//! A real HTTP origin on loopback: serves a directory with Range support and
+//! counts what it sends. Paths under `/stall/` never answer.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tokio::task::JoinHandle;
+
+#[derive(Default)]
+struct Counts {
+    /// Body bytes sent, by request path.
+    bytes: Mutex<HashMap<String, u64>>,
+    /// Requests, by request path.
+    requests: Mutex<HashMap<String, u64>>,
+    delay_ms: AtomicU64,
+}
+
+#[derive(Clone)]
+struct Origin {
+    root: PathBuf,
+    counts: Arc<Counts>,
+}
+
+pub struct TestCdn {
+    pub addr: SocketAddr,
+    counts: Arc<Counts>,
+    task: JoinHandle<()>,
+}
+
+impl TestCdn {
+    pub async fn start(root: &Path) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind cdn");
+        Self::serve(listener, root)
+    }
+
+    /// Serves again on the port of a stopped CDN.
+    pub async fn restart_on(addr: SocketAddr, root: &Path) -> Self {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .expect("rebind cdn");
+        Self::serve(listener, root)
+    }
+
+    fn serve(listener: tokio::net::TcpListener, root: &Path) -> Self {
+        let addr = listener.local_addr().unwrap();
+        let counts = Arc::new(Counts::default());
+        let origin = Origin {
+            root: root.to_path_buf(),
+            counts: counts.clone(),
+        };
+        let app = axum::Router::new().fallback(serve_file).with_state(origin);
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { addr, counts, task }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}/{}", self.addr, path.trim_start_matches('/'))
+    }
+
+    /// Makes every answer wait, so concurrent requests overlap.
+    pub fn set_delay(&self, d: Duration) {
+        self.counts
+            .delay_ms
+            .store(d.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Body bytes sent for paths not ending in `.m3u8`: segments and init sections.
+    pub fn media_bytes_sent(&self) -> u64 {
+        let bytes = self.counts.bytes.lock().unwrap();
+        bytes
+            .iter()
+            .filter(|(p, _)| !p.ends_with(".m3u8"))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    pub fn bytes_sent(&self) -> u64 {
+        self.counts.bytes.lock().unwrap().values().sum()
+    }
+
+    pub fn requests_for(&self, path: &str) -> u64 {
+        self.counts
+            .requests
+            .lock()
+            .unwrap()
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Stops answering; the port refuses connections afterwards.
+    pub async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+fn add(map: &Mutex<HashMap<String, u64>>, path: &str, n: u64) {
+    *map.lock().unwrap().entry(path.to_owned()).or_default() += n;
+}
+
+async fn serve_file(State(origin): State<Origin>, request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    add(&origin.counts.requests, &path, 1);
+    let delay = origin.counts.delay_ms.load(Ordering::Relaxed);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    if path.starts_with("/stall/") {
+        std::future::pending::<()>().await;
+    }
+    let Some(file) = safe_join(&origin.root, &path) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let Ok(data) = tokio::fs::read(&file).await else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let (status, body, range) = match byte_range(request.headers(), data.len() as u64) {
+        Some((start, end)) => (
+            StatusCode::PARTIAL_CONTENT,
+            data[start as usize..=end as usize].to_vec(),
+            Some(format!("bytes {start}-{end}/{}", data.len())),
+        ),
+        None => (StatusCode::OK, data, None),
+    };
+    add(&origin.counts.bytes, &path, body.len() as u64);
+    let content_type = match file.extension().and_then(|e| e.to_str()) {
+        Some("m3u8") => "application/vnd.apple.mpegurl",
+        Some("ts") => "video/mp2t",
+        Some("mp4" | "m4s") => "video/mp4",
+        Some("vtt") => "text/vtt",
+        _ => "application/octet-stream",
+    };
+    let mut response = (status, Body::from(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, content_type.parse().unwrap());
+    if let Some(r) = range {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_RANGE, r.parse().unwrap());
+    }
+    response
+}
+
+fn safe_join(root: &Path, path: &str) -> Option<PathBuf> {
+    let rel = Path::new(path.trim_start_matches('/'));
+    rel.components()
+        .all(|c| matches!(c, Component::Normal(_)))
+        .then(|| root.join(rel))
+}
+
+/// `bytes=a-b` and `bytes=a-` only; that is all the daemon sends.
+fn byte_range(headers: &HeaderMap, len: u64) -> Option<(u64, u64)> {
+    let spec = headers
+        .get(header::RANGE)?
+        .to_str()
+        .ok()?
+        .strip_prefix("bytes=")?;
+    let (a, b) = spec.split_once('-')?;
+    let start: u64 = a.parse().ok()?;
+    let end: u64 = if b.is_empty() {
+        len - 1
+    } else {
+        b.parse::<u64>().ok()?.min(len - 1)
+    };
+    (start <= end && start < len).then_some((start, end))
+}

@@ -1,0 +1,139 @@
+//! A real `swarmseed run` process with its own data dir, gateway on port 0.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_swarmseed");
+
+pub struct Daemon {
+    child: Child,
+    pub home: PathBuf,
+    pub addr: SocketAddr,
+}
+
+impl Daemon {
+    /// Starts a daemon whose state lives in `home/data`. `gateway_extra` is
+    /// TOML appended to the `[gateway]` table.
+    pub async fn start(home: &Path, gateway_extra: &str) -> Daemon {
+        Self::start_with_env(home, gateway_extra, &[]).await
+    }
+
+    pub async fn start_with_env(home: &Path, gateway_extra: &str, env: &[(&str, &str)]) -> Daemon {
+        std::fs::create_dir_all(home).unwrap();
+        let config = home.join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "data_dir = {data:?}\n[gateway]\nlisten = \"127.0.0.1:0\"\n{gateway_extra}\n[p2p]\nlisten = []\nmdns = false\n",
+                data = home.join("data")
+            ),
+        )
+        .unwrap();
+        let addr_file = home.join("data/gateway.addr");
+        let _ = std::fs::remove_file(&addr_file);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(home.join("daemon.log"))
+            .unwrap();
+        let child = Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(&config)
+            .envs(env.iter().copied())
+            .env("RUST_LOG", "info,swarmseed=debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn swarmseed");
+        let mut daemon = Daemon {
+            child,
+            home: home.to_path_buf(),
+            addr: "127.0.0.1:0".parse().unwrap(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = daemon.child.try_wait().unwrap() {
+                panic!("daemon exited at start with {status}:\n{}", daemon.log());
+            }
+            if let Some(addr) = std::fs::read_to_string(&addr_file)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+            {
+                daemon.addr = addr;
+                if let Ok(r) = reqwest::get(daemon.url("/api/v1/health")).await
+                    && r.status().is_success()
+                {
+                    return daemon;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon not ready:\n{}",
+                daemon.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn hls(&self, upstream: &str) -> String {
+        format!("http://{}/hls?url={}", self.addr, upstream)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.home.join("daemon.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub async fn stats(&self) -> serde_json::Value {
+        reqwest::get(self.url("/api/v1/stats"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn healthy(&self) -> bool {
+        matches!(reqwest::get(self.url("/api/v1/health")).await, Ok(r) if r.status().is_success())
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        unsafe { libc::kill(self.pid(), libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon ignored SIGTERM:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,27 @@
+//! Test helpers: a real HTTP CDN on loopback and real `swarmseed` processes.
+#![allow(dead_code)]
+
+pub mod cdn;
+pub mod daemon;
+pub mod hls;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `tests/fixtures` in the repository.
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
+
+/// The ffmpeg-made fixtures, each with a `master.m3u8`.
+pub const FIXTURES: [&str; 5] = ["ts", "fmp4", "byterange", "audio", "subs"];
+
+/// Every multi-process test runs under this bound.
+pub const TEST_TIMEOUT: Duration = Duration::from_secs(240);
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("http client")
+}
