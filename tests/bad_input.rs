@@ -80,7 +80,7 @@ fn raw_get(daemon: &Daemon, path: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_bad_input_gets_an_error_and_the_daemon_stays_up() {
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let work = tempfile::tempdir().unwrap();
+        let work = support::workdir();
         let root = work.path().join("origin");
         std::fs::create_dir_all(&root).unwrap();
         origin(&root);

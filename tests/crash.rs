@@ -90,11 +90,7 @@ fn block_files(data: &Path) -> Vec<PathBuf> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_writes_never_serves_wrong_bytes() {
     tokio::time::timeout(TEST_TIMEOUT * 2, async {
-        let work = tempfile::Builder::new()
-            .keep(std::env::var_os("KEEP_TEST_DIRS").is_some())
-            .tempdir()
-            .unwrap();
-        eprintln!("work dir {}", work.path().display());
+        let work = support::workdir();
         let root = work.path().join("origin");
         std::fs::create_dir_all(&root).unwrap();
         origin(&root);

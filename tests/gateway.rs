@@ -87,7 +87,7 @@ async fn distinct_media_bytes(daemon: &Daemon, cdn_url: impl Fn(&str) -> String)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fixture_plays_byte_exact_then_again_from_the_store_with_the_cdn_down() {
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let work = tempfile::tempdir().unwrap();
+        let work = support::workdir();
         let cdn = TestCdn::start(&fixtures()).await;
         let mut daemon = Daemon::start(work.path(), "").await;
 
@@ -144,7 +144,7 @@ async fn every_fixture_plays_byte_exact_then_again_from_the_store_with_the_cdn_d
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_hits_answer_ranges_with_206_and_416() {
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let work = tempfile::tempdir().unwrap();
+        let work = support::workdir();
         let cdn = TestCdn::start(&fixtures()).await;
         let daemon = Daemon::start(work.path(), "").await;
         let client = client();
@@ -224,7 +224,7 @@ async fn store_hits_answer_ranges_with_206_and_416() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_for_one_segment_make_one_cdn_fetch() {
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let work = tempfile::tempdir().unwrap();
+        let work = support::workdir();
         let cdn = TestCdn::start(&fixtures()).await;
         let daemon = Daemon::start(work.path(), "").await;
         let client = client();
@@ -316,7 +316,7 @@ fn media_sequence(body: &[u8]) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_playlists_are_never_staler_than_half_their_target_duration() {
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let work = tempfile::tempdir().unwrap();
+        let work = support::workdir();
         let origin = work.path().join("origin");
         std::fs::create_dir_all(&origin).unwrap();
         let mut encoder = start_live_encoder(&origin);
@@ -375,6 +375,96 @@ async fn live_playlists_are_never_staler_than_half_their_target_duration() {
             "live playlist was fetched again"
         );
         assert_eq!(segments_checked, 12);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_and_metrics_report_what_came_from_the_cdn() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let cdn = TestCdn::start(&fixtures()).await;
+        let daemon = Daemon::start(work.path(), "").await;
+        let client = client();
+        let mut events = client
+            .get(daemon.url("/api/v1/events"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(events.headers()["content-type"], "text/event-stream");
+
+        let gateway = format!("http://{}", daemon.addr);
+        let master = "audio/master.m3u8";
+        let list = hls::objects(
+            &client,
+            &gateway,
+            &daemon.hls(&cdn.url(master)),
+            &fixtures().join(master),
+        )
+        .await;
+        let bytes = hls::assert_byte_exact(&client, &gateway, &list).await;
+
+        let mut seen = String::new();
+        let mut fallbacks = 0;
+        let mut last_stats = None;
+        while fallbacks < list.len() || last_stats.is_none() {
+            let chunk = events.chunk().await.unwrap().expect("stream stays open");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            // Complete events end with a blank line.
+            while let Some(end) = seen.find("\n\n") {
+                let event: String = seen.drain(..end + 2).collect();
+                let name = event
+                    .lines()
+                    .find_map(|l| l.strip_prefix("event: "))
+                    .unwrap_or("");
+                let data = event
+                    .lines()
+                    .find_map(|l| l.strip_prefix("data: "))
+                    .unwrap_or("{}");
+                let data: serde_json::Value = serde_json::from_str(data).unwrap();
+                match name {
+                    "fallback-cdn" => {
+                        assert!(
+                            data["url"]
+                                .as_str()
+                                .unwrap()
+                                .starts_with(&cdn.url("audio/")),
+                            "{data}"
+                        );
+                        assert!(data["bytes"].as_u64().unwrap() > 0);
+                        fallbacks += 1;
+                    }
+                    "stats-update" if data["bytes_from_cdn"].as_u64().unwrap() >= bytes => {
+                        last_stats = Some(data)
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert_eq!(fallbacks, list.len(), "one fallback-cdn per segment");
+        let stats = last_stats.unwrap();
+        assert_eq!(stats["segments_stored"], list.len() as u64, "{stats}");
+
+        let metrics = client
+            .get(daemon.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let value = |name: &str| -> f64 {
+            let line = metrics
+                .lines()
+                .find(|l| l.starts_with(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("{name}:\n{metrics}"));
+            line.rsplit(' ').next().unwrap().parse().unwrap()
+        };
+        assert!(metrics.contains("# TYPE swarmseed_bytes_from_cdn_total counter"));
+        assert!(value("swarmseed_bytes_from_cdn_total") >= bytes as f64);
+        assert_eq!(value("swarmseed_segments_stored"), list.len() as f64);
+        assert_eq!(value("swarmseed_bytes_from_p2p_total"), 0.0);
     })
     .await
     .expect("test timed out");

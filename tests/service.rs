@@ -19,7 +19,7 @@ fn recv(sock: &UnixDatagram) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_is_sent_to_notify_socket_and_sigterm_exits_cleanly() {
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let work = tempfile::tempdir().unwrap();
+        let work = support::workdir();
         let socket_path = work.path().join("notify.sock");
         let sock = UnixDatagram::bind(&socket_path).unwrap();
         sock.set_read_timeout(Some(Duration::from_secs(60)))

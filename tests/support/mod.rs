@@ -25,3 +25,17 @@ pub fn client() -> reqwest::Client {
         .build()
         .expect("http client")
 }
+
+/// A temp dir for one test; kept for inspection when `KEEP_TEST_DIRS` is set.
+pub fn workdir() -> tempfile::TempDir {
+    let keep = std::env::var_os("KEEP_TEST_DIRS").is_some();
+    let dir = tempfile::Builder::new()
+        .prefix("swarmseed-test")
+        .disable_cleanup(keep)
+        .tempdir()
+        .unwrap();
+    if keep {
+        eprintln!("test dir {}", dir.path().display());
+    }
+    dir
+}

@@ -164,7 +164,7 @@ mod tests {
 #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="English",DEFAULT=YES,AUTOSELECT=YES,LANGUAGE="en",URI="audio/en.m3u8"
 #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="Muxed",DEFAULT=NO
 #EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="English",LANGUAGE="en",URI="https://subs.example/en.m3u8?sig=1"
-#X-VENDOR-TAG:keep=me
+#EXT-X-VENDOR-TAG:keep=me
 #EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360,CODECS="avc1.4d401e,mp4a.40.2",AUDIO="aud",SUBTITLES="subs"
 low/index.m3u8?token=abc
 #EXT-X-STREAM-INF:BANDWIDTH=2000000,RESOLUTION=1280x720,AUDIO="aud",SUBTITLES="subs"
@@ -215,7 +215,7 @@ low/index.m3u8?token=abc
             .find(|l| l.starts_with("#EXT-X-SESSION-DATA"))
             .unwrap();
         assert_eq!(attr(data, "URI"), "https://cdn.example/v/meta/title.json");
-        assert!(lines.contains(&"#X-VENDOR-TAG:keep=me"));
+        assert!(lines.contains(&"#EXT-X-VENDOR-TAG:keep=me"));
         assert!(lines.contains(&"#EXT-X-INDEPENDENT-SEGMENTS"));
     }
 
@@ -223,7 +223,7 @@ low/index.m3u8?token=abc
 #EXT-X-VERSION:7
 #EXT-X-TARGETDURATION:4
 #EXT-X-MEDIA-SEQUENCE:10
-#X-CUSTOM-HEADER:1
+#EXT-X-CUSTOM-HEADER:1
 #EXT-X-KEY:METHOD=AES-128,URI="keys/k1.bin",IV=0x00000000000000000000000000000001
 #EXT-X-MAP:URI="init.mp4",BYTERANGE="720@0"
 #EXTINF:4.0,
@@ -233,7 +233,7 @@ all.mp4
 #EXT-X-BYTERANGE:2000
 all.mp4
 #EXT-X-DISCONTINUITY
-#X-AD-MARKER:yes
+#EXT-X-AD-MARKER:yes
 #EXTINF:3.5,
 seg3.m4s?exp=99&sig=abc
 #EXT-X-ENDLIST
@@ -288,8 +288,8 @@ seg3.m4s?exp=99&sig=abc
         let key = out.lines().find(|l| l.starts_with("#EXT-X-KEY")).unwrap();
         assert_eq!(attr(key, "URI"), format!("{base}keys/k1.bin"));
         for kept in [
-            "#X-CUSTOM-HEADER:1",
-            "#X-AD-MARKER:yes",
+            "#EXT-X-CUSTOM-HEADER:1",
+            "#EXT-X-AD-MARKER:yes",
             "#EXT-X-DISCONTINUITY",
             "#EXT-X-ENDLIST",
             "#EXT-X-MEDIA-SEQUENCE:10",

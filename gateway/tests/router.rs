@@ -1,0 +1,137 @@
+//! The router driven in-process with `oneshot`, over a source that holds a
+//! few fixed segments: what the HTTP layer does with what a source returns.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use bytes::Bytes;
+use gateway::{
+    GatewayState, Origin, Playlist, Segment, SegmentKey, SegmentSource, SourceError, StoreUsage,
+    Telemetry, router, segment_path,
+};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+use url::Url;
+
+struct Fixed;
+
+const BODY: &[u8] = b"0123456789abcdefghij";
+
+impl SegmentSource for Fixed {
+    async fn playlist(&self, url: &Url) -> Result<Playlist, SourceError> {
+        match url.path() {
+            "/ok.m3u8" => Ok(Playlist {
+                body: Bytes::from_static(
+                    b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\na.ts\n#EXT-X-ENDLIST\n",
+                ),
+                base: url.clone(),
+                origin: Origin::Cdn,
+            }),
+            "/slow.m3u8" => Err(SourceError::UpstreamTimeout { ms: 5 }),
+            _ => Ok(Playlist {
+                body: Bytes::from_static(b"garbage"),
+                base: url.clone(),
+                origin: Origin::Cdn,
+            }),
+        }
+    }
+
+    async fn segment(&self, key: &SegmentKey) -> Result<Segment, SourceError> {
+        match key.url.path() {
+            "/a.ts" => Ok(Segment {
+                bytes: Bytes::from_static(BODY),
+                content_type: None,
+                cid: "bafkreitest".into(),
+                origin: Origin::Store,
+            }),
+            _ => Err(SourceError::UpstreamStatus { status: 404 }),
+        }
+    }
+
+    fn store_usage(&self) -> StoreUsage {
+        StoreUsage {
+            segments: 1,
+            bytes: BODY.len() as u64,
+        }
+    }
+}
+
+fn app() -> (axum::Router, Arc<Telemetry>) {
+    let telemetry = Arc::new(Telemetry::new());
+    let state = GatewayState {
+        source: Arc::new(Fixed),
+        telemetry: telemetry.clone(),
+        shutdown: Default::default(),
+    };
+    (router(state), telemetry)
+}
+
+async fn get(
+    app: axum::Router,
+    uri: &str,
+    range: Option<&str>,
+) -> (StatusCode, axum::http::HeaderMap, Bytes) {
+    let mut req = Request::get(uri);
+    if let Some(r) = range {
+        req = req.header("range", r);
+    }
+    let res = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    let (parts, body) = res.into_parts();
+    (
+        parts.status,
+        parts.headers,
+        body.collect().await.unwrap().to_bytes(),
+    )
+}
+
+fn seg(path: &str) -> String {
+    segment_path(
+        &Url::parse(&format!("http://origin.test{path}")).unwrap(),
+        None,
+    )
+}
+
+#[tokio::test]
+async fn segments_ranges_and_store_accounting() {
+    let (app, telemetry) = app();
+    let (status, headers, body) = get(app.clone(), &seg("/a.ts"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, BODY);
+    assert_eq!(headers["content-type"], "video/mp2t");
+    assert_eq!(headers["etag"], "\"bafkreitest\"");
+    let (status, headers, body) = get(app.clone(), &seg("/a.ts"), Some("bytes=5-9")).await;
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(headers["content-range"], "bytes 5-9/20");
+    assert_eq!(body, &BODY[5..10]);
+    let (status, headers, _) = get(app.clone(), &seg("/a.ts"), Some("bytes=20-")).await;
+    assert_eq!(status, StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(headers["content-range"], "bytes */20");
+    let stats = telemetry.stats(StoreUsage::default(), 0);
+    assert_eq!(
+        stats.bytes_from_store, 25,
+        "20 + 5 bytes served from the store"
+    );
+}
+
+#[tokio::test]
+async fn source_errors_map_to_statuses_with_json_bodies() {
+    let (app, _) = app();
+    let (status, _, body) = get(app.clone(), &seg("/gone.ts"), None).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["upstream_status"], 404);
+    let (status, _, body) = get(app.clone(), "/hls?url=http://origin.test/junk.m3u8", None).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(String::from_utf8_lossy(&body).contains("does not parse"));
+    let (status, _, _) = get(app.clone(), "/hls?url=http://origin.test/slow.m3u8", None).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    let (status, _, body) = get(app.clone(), "/hls?url=file:///etc/passwd", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&body).contains("only http and https"));
+    let (status, _, _) = get(app.clone(), "/nowhere", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, body) = get(app, "/hls?url=http://origin.test/ok.m3u8", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&body).contains(&seg("/a.ts")));
+}
