@@ -167,11 +167,12 @@ async fn kill_9_during_writes_never_serves_wrong_bytes() {
 
         // With the CDN back, damaged segments are fetched again and repaired.
         let cdn = TestCdn::restart_on(cdn_addr, &root).await;
-        let daemon = Daemon::start(&home, "").await;
+        let mut daemon = Daemon::start(&home, "").await;
         let (exact, _) = never_wrong(&daemon, &objects).await;
         assert_eq!(exact, objects.len());
         assert!(cdn.media_bytes_sent() > 0);
-        drop(daemon);
+        // A clean stop finishes the store writes under way.
+        assert!(daemon.terminate().success());
         cdn.stop().await;
         let daemon = Daemon::start(&home, "").await;
         let (exact, _) = never_wrong(&daemon, &objects).await;

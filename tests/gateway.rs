@@ -162,6 +162,7 @@ async fn store_hits_answer_ranges_with_206_and_416() {
         // The first GET stores it; the rest are store hits.
         let full = client.get(daemon.url(&seg.path)).send().await.unwrap();
         assert_eq!(full.status(), 200);
+        daemon.wait_stored(1).await;
         for _ in 0..2 {
             let r = client.get(daemon.url(&seg.path)).send().await.unwrap();
             assert_eq!(r.status(), 200);
@@ -435,7 +436,11 @@ async fn events_and_metrics_report_what_came_from_the_cdn() {
                         assert!(data["bytes"].as_u64().unwrap() > 0);
                         fallbacks += 1;
                     }
-                    "stats-update" if data["bytes_from_cdn"].as_u64().unwrap() >= bytes => {
+                    // Segments are stored just after they are served.
+                    "stats-update"
+                        if data["bytes_from_cdn"].as_u64().unwrap() >= bytes
+                            && data["segments_stored"] == list.len() as u64 =>
+                    {
                         last_stats = Some(data)
                     }
                     _ => {}

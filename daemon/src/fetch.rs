@@ -11,12 +11,14 @@ use gateway::{
     Counters, Event, Origin, Playlist, Segment, SegmentKey, SegmentSource, SourceError, StoreUsage,
     Telemetry,
 };
+use tokio::sync::oneshot;
+use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 use url::Url;
 
 use crate::cdn::Cdn;
 use crate::playlists::LiveCache;
-use crate::store::{Store, unixfs};
+use crate::store::{Store, unixfs, unixfs::Dag};
 
 /// Bounds on what the origin may send.
 #[derive(Clone, Copy, Debug)]
@@ -35,6 +37,8 @@ pub(crate) struct Inner {
     /// CDN fetches under way, so concurrent requests for one segment share one.
     inflight: Mutex<HashMap<SegmentKey, SharedFetch>>,
     pub(crate) live: LiveCache,
+    /// Fetches and store writes under way, awaited at shutdown.
+    pub(crate) tasks: TaskTracker,
 }
 
 #[derive(Clone)]
@@ -52,13 +56,20 @@ impl Fetcher {
                 limits,
                 inflight: Mutex::new(HashMap::new()),
                 live: LiveCache::default(),
+                tasks: TaskTracker::new(),
             }),
         }
     }
 
+    /// Waits for fetches and store writes under way to finish.
+    pub async fn finish(&self) {
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
+    }
+
     /// Joins the CDN fetch for `key` under way, or starts one. The fetch runs
-    /// as its own task, so it completes and is stored even if every client
-    /// waiting on it goes away.
+    /// as its own task: it answers as soon as the bytes and their CID are
+    /// known, then stores them, even if every client waiting on it went away.
     async fn fetch_once(&self, key: &SegmentKey) -> Result<Segment, SourceError> {
         let fetch = {
             let mut inflight = self
@@ -69,25 +80,34 @@ impl Fetcher {
             if let Some(f) = inflight.get(key) {
                 f.clone()
             } else {
+                let (tx, rx) = oneshot::channel();
                 let inner = self.inner.clone();
                 let k = key.clone();
-                let task = tokio::spawn(async move {
-                    let result = inner.fetch_and_store(&k).await;
+                self.inner.tasks.spawn(async move {
+                    let fetched = inner.fetch_and_identify(&k).await;
+                    let to_store = fetched
+                        .as_ref()
+                        .ok()
+                        .map(|(seg, dag)| (seg.clone(), dag.clone()));
+                    let _ = tx.send(fetched.map(|(seg, _)| seg));
+                    if let Some((seg, dag)) = to_store
+                        && let Err(e) = inner
+                            .store
+                            .put_imported(k.to_string(), dag, seg.bytes, seg.content_type)
+                            .await
+                    {
+                        // Serving goes on when the store can't take the bytes (disk full).
+                        warn!(segment = %k, error = %e, "segment not stored");
+                    }
                     inner
                         .inflight
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .remove(&k);
-                    result
                 });
-                let f = async move {
-                    task.await.unwrap_or_else(|e| {
-                        warn!(error = %e, "CDN fetch task failed");
-                        Err(SourceError::Store)
-                    })
-                }
-                .boxed()
-                .shared();
+                let f = async move { rx.await.unwrap_or(Err(SourceError::Store)) }
+                    .boxed()
+                    .shared();
                 inflight.insert(key.clone(), f.clone());
                 f
             }
@@ -97,7 +117,10 @@ impl Fetcher {
 }
 
 impl Inner {
-    async fn fetch_and_store(&self, key: &SegmentKey) -> Result<Segment, SourceError> {
+    async fn fetch_and_identify(
+        &self,
+        key: &SegmentKey,
+    ) -> Result<(Segment, Arc<Dag>), SourceError> {
         let fetched = self
             .cdn
             .get(&key.url, key.range, self.limits.segment_bytes)
@@ -113,25 +136,18 @@ impl Inner {
             reason: "no trusted CID",
         });
         let body = fetched.body;
-        let cid = match self
-            .store
-            .put_segment(key.to_string(), body.clone(), fetched.content_type.clone())
+        let for_import = body.clone();
+        let dag = tokio::task::spawn_blocking(move || unixfs::import(&for_import))
             .await
-        {
-            Ok(cid) => cid,
-            Err(e) => {
-                // Serving goes on when the store can't take the bytes (disk full).
-                warn!(segment = %key, error = %e, "segment not stored");
-                unixfs::import(&body).root
-            }
-        };
-        info!(segment = %key, cid = %cid, bytes = n, "stored segment from CDN");
-        Ok(Segment {
+            .map_err(|_| SourceError::Store)?;
+        info!(segment = %key, cid = %dag.root, bytes = n, "fetched segment from CDN");
+        let seg = Segment {
             bytes: body,
             content_type: fetched.content_type,
-            cid: cid.to_string(),
+            cid: dag.root.to_string(),
             origin: Origin::Cdn,
-        })
+        };
+        Ok((seg, Arc::new(dag)))
     }
 
     pub(crate) fn count_cdn(&self, bytes: &Bytes) {

@@ -110,7 +110,7 @@ impl Inner {
                     if k == Kind::Master {
                         let me = self.clone();
                         let url = url.clone();
-                        tokio::spawn(async move {
+                        self.tasks.spawn(async move {
                             if let Err(e) = me.fetch_playlist(&url).await {
                                 debug!(url = %url, error = %e, "master playlist refresh failed; keeping the stored copy");
                             }

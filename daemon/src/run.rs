@@ -43,6 +43,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     };
     let telemetry = Arc::new(Telemetry::new());
     let fetcher = Fetcher::new(store.clone(), cdn, telemetry.clone(), limits);
+    let source = Arc::new(fetcher.clone());
 
     let listener = TcpListener::bind(g.listen)
         .await
@@ -51,7 +52,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let addr_file = data_dir.join(GATEWAY_ADDR_FILE);
     write_atomically(&addr_file, addr.to_string().as_bytes())?;
     let app = gateway::router(GatewayState {
-        source: Arc::new(fetcher),
+        source,
         telemetry,
         shutdown: shutdown.clone(),
     });
@@ -79,6 +80,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 server.abort();
             }
         }
+    }
+    if tokio::time::timeout(DRAIN, fetcher.finish()).await.is_err() {
+        warn!("store writes did not finish in time");
     }
     let _ = std::fs::remove_file(&addr_file);
     tokio::task::spawn_blocking(move || store.flush())

@@ -103,6 +103,16 @@ impl Daemon {
             .unwrap()
     }
 
+    /// Waits until the store holds at least `n` segments (they are stored
+    /// just after they are first served).
+    pub async fn wait_stored(&self, n: u64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.stats().await["segments_stored"].as_u64().unwrap() < n {
+            assert!(Instant::now() < deadline, "store never reached {n} segments:\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn healthy(&self) -> bool {
         matches!(reqwest::get(self.url("/api/v1/health")).await, Ok(r) if r.status().is_success())
     }

@@ -96,14 +96,15 @@ impl Store {
         self.blocking(move |inner| inner.read_segment(&key)).await
     }
 
-    /// Imports, verifies and stores a segment under `key`. Returns its CID.
-    pub async fn put_segment(
+    /// Stores a segment under `key`, given its DAG from `unixfs::import`.
+    pub async fn put_imported(
         &self,
         key: String,
+        dag: Arc<unixfs::Dag>,
         bytes: Bytes,
         content_type: Option<String>,
     ) -> Result<Cid, StoreError> {
-        self.blocking(move |inner| inner.write_segment(key, bytes, content_type))
+        self.blocking(move |inner| inner.write_segment(key, &dag, bytes, content_type))
             .await
     }
 
@@ -210,10 +211,10 @@ impl Inner {
     fn write_segment(
         &self,
         key: String,
+        dag: &unixfs::Dag,
         bytes: Bytes,
         content_type: Option<String>,
     ) -> Result<Cid, StoreError> {
-        let dag = unixfs::import(&bytes);
         for block in &dag.blocks {
             self.blocks.put(block)?;
         }

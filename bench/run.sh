@@ -1,0 +1,481 @@
+#!/usr/bin/env bash
+# Benchmarks the swarmseed gateway against nginx on this machine, and writes
+# bench/RESULTS.md. All traffic stays on 127.0.0.1.
+#
+#   bash bench/run.sh
+#
+# Knobs (environment): DURATION (wrk seconds per run, default 10),
+# CONNS (wrk connection counts, default "32 4"), N (cold-miss samples, default 30),
+# KEEP_TMP=1 keeps the temp dir (origin files, logs, data dir),
+# PERF=1 profiles the server during the 2 MiB runs at the first connection
+# count (perf record, report in bench/out/perf-*.txt; adds a little overhead).
+# Raw wrk output and CPU snapshots go to bench/out/ (not committed).
+set -euo pipefail
+
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-"32 4"}
+N=${N:-30}
+THREADS=2
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$BENCH_DIR/.." && pwd)
+FIXTURES=$REPO/tests/fixtures/ts
+OUT=$BENCH_DIR/out
+RESULTS=$BENCH_DIR/RESULTS.md
+
+log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ---------------------------------------------------------------- 1. tools
+install_tools() {
+    local missing=()
+    command -v curl >/dev/null || missing+=(curl)
+    command -v wrk >/dev/null || missing+=(wrk)
+    command -v nginx >/dev/null || missing+=(nginx)
+    [ ${#missing[@]} -eq 0 ] && return
+    local sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    log "installing: ${missing[*]}"
+    "${sudo[@]}" apt-get update -qq
+    local pkgs=()
+    for m in "${missing[@]}"; do
+        if [ "$m" = nginx ]; then
+            # nginx-light is enough (static files, sendfile); fall back to nginx.
+            if apt-cache policy nginx-light 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+                pkgs+=(nginx-light)
+            else
+                pkgs+=(nginx)
+            fi
+        else
+            pkgs+=("$m")
+        fi
+    done
+    # RUNLEVEL=1 keeps the package's init script from starting a system nginx.
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 \
+        apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+}
+install_tools
+for t in curl wrk nginx awk base64; do command -v "$t" >/dev/null || die "$t not found"; done
+
+log "building swarmseed (release)"
+(cd "$REPO" && cargo build --release -p swarmseed --quiet)
+BIN=$REPO/target/release/swarmseed
+[ -x "$BIN" ] || die "no $BIN"
+
+# ---------------------------------------------------------------- setup
+TMP=$(mktemp -d /tmp/swarmseed-bench.XXXXXX)
+# nginx workers drop root (to nobody/www-data): they must reach the origin files.
+chmod 755 "$TMP"
+NGINX_PID=
+DAEMON_PID=
+cleanup() {
+    local rc=$?
+    if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+        kill -TERM "$DAEMON_PID" 2>/dev/null || true
+        wait "$DAEMON_PID" 2>/dev/null || true
+    fi
+    if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
+        kill -QUIT "$NGINX_PID" 2>/dev/null || true
+        wait "$NGINX_PID" 2>/dev/null || true
+    fi
+    if [ "${KEEP_TMP:-0}" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+
+# A loopback port nothing listens on.
+free_port() {
+    local p
+    for _ in $(seq 1 200); do
+        p=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return
+        fi
+    done
+    die "no free port"
+}
+
+# Origin content: fixture segments, a 2 MiB random segment, and for the
+# cold-miss runs N distinct objects of each size (distinct bytes, so each miss
+# imports, hashes and fsyncs new blocks rather than finding them by CID).
+ORIGIN=$TMP/origin
+mkdir -p "$ORIGIN/bench" "$ORIGIN/cold"
+cp "$FIXTURES"/v0/*.ts "$ORIGIN/bench/"
+chmod 755 "$ORIGIN" "$ORIGIN/bench" "$ORIGIN/cold"
+SMALL=seg_002.ts
+head -c 2097152 /dev/urandom >"$ORIGIN/bench/seg_big.ts"
+{
+    printf '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n'
+    printf '#EXTINF:2.0,\n%s\n#EXTINF:2.0,\nseg_big.ts\n#EXT-X-ENDLIST\n' "$SMALL"
+} >"$ORIGIN/bench/index.m3u8"
+chmod 644 "$ORIGIN"/bench/*
+SMALL_BYTES=$(stat -c %s "$ORIGIN/bench/$SMALL")
+BIG_BYTES=$(stat -c %s "$ORIGIN/bench/seg_big.ts")
+for i in $(seq 1 "$N"); do
+    head -c 2097152 /dev/urandom >"$ORIGIN/cold/big_$i.ts"
+    # The fixture segment with a unique tail.
+    cp "$ORIGIN/bench/$SMALL" "$ORIGIN/cold/small_$i.ts"
+    printf '%016d' "$i" | dd of="$ORIGIN/cold/small_$i.ts" bs=1 seek=$((SMALL_BYTES - 16)) conv=notrunc status=none
+done
+chmod 644 "$ORIGIN"/cold/*
+
+# ---------------------------------------------------------------- 2. nginx
+NGINX_PORT=$(free_port)
+mkdir -p "$TMP/nginx"
+cat >"$TMP/nginx/nginx.conf" <<EOF
+daemon off;
+worker_processes auto;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log $TMP/nginx/access.log combined buffer=256k flush=5s;
+    client_body_temp_path $TMP/nginx/body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 65;
+    keepalive_requests 1000000;
+    types {
+        video/mp2t ts;
+        application/vnd.apple.mpegurl m3u8;
+    }
+    default_type application/octet-stream;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        root $ORIGIN;
+    }
+}
+EOF
+log "starting nginx on 127.0.0.1:$NGINX_PORT"
+nginx -e "$TMP/nginx/error.log" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" &
+NGINX_PID=$!
+NG=http://127.0.0.1:$NGINX_PORT
+for _ in $(seq 1 100); do
+    curl -sf -o /dev/null "$NG/bench/index.m3u8" && break
+    kill -0 "$NGINX_PID" 2>/dev/null || { cat "$TMP/nginx/error.log" >&2; die "nginx exited"; }
+    sleep 0.1
+done
+curl -sf -o /dev/null "$NG/bench/index.m3u8" || die "nginx not answering"
+
+# ---------------------------------------------------------------- 3. daemon
+DATA=$TMP/data
+cat >"$TMP/swarmseed.toml" <<EOF
+data_dir = "$DATA"
+[gateway]
+listen = "127.0.0.1:0"
+[p2p]
+listen = []
+mdns = false
+EOF
+log "starting swarmseed"
+"$BIN" run --config "$TMP/swarmseed.toml" 2>"$TMP/daemon.log" &
+DAEMON_PID=$!
+for _ in $(seq 1 100); do
+    [ -s "$DATA/gateway.addr" ] && break
+    kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$TMP/daemon.log" >&2; die "daemon exited"; }
+    sleep 0.1
+done
+GW_ADDR=$(cat "$DATA/gateway.addr")
+case $GW_ADDR in 127.0.0.1:*) ;; *) die "gateway bound to $GW_ADDR, not loopback" ;; esac
+GW=http://$GW_ADDR
+for _ in $(seq 1 100); do
+    curl -sf -o /dev/null "$GW/api/v1/health" && break
+    sleep 0.1
+done
+curl -sf -o /dev/null "$GW/api/v1/health" || die "gateway health check failed"
+log "gateway at $GW"
+
+# /hls/seg/all/<base64url(url)>/<file name>, as the gateway writes it.
+seg_path() {
+    local url=$1 file
+    file=${url##*/}
+    file=${file%%\?*}
+    printf '/hls/seg/all/%s/%s' "$(printf '%s' "$url" | base64 -w0 | tr '+/' '-_' | tr -d '=')" "$file"
+}
+
+# The rewritten playlist must name exactly the paths computed here.
+PLAYLIST=$(curl -sf "$GW/hls?url=$NG/bench/index.m3u8") || die "playlist through the gateway failed"
+SMALL_PATH=$(seg_path "$NG/bench/$SMALL")
+BIG_PATH=$(seg_path "$NG/bench/seg_big.ts")
+grep -qxF "$SMALL_PATH" <<<"$PLAYLIST" || die "rewritten playlist lacks $SMALL_PATH:
+$PLAYLIST"
+grep -qxF "$BIG_PATH" <<<"$PLAYLIST" || die "rewritten playlist lacks $BIG_PATH"
+
+# ---------------------------------------------------------------- helpers
+# CPU ticks (user+system) of a process and its children's live processes.
+ticks_of() {
+    local total=0 p t
+    for p in "$@"; do
+        [ -r "/proc/$p/stat" ] || continue
+        t=$(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')
+        total=$((total + t))
+    done
+    echo "$total"
+}
+nginx_pids() { echo "$NGINX_PID" $(ps -o pid= --ppid "$NGINX_PID"); }
+CLK_TCK=$(getconf CLK_TCK)
+NPROC=$(nproc)
+
+# wrk output -> "reqs_per_s mib_per_s p50_ms p99_ms errors"
+parse_wrk() {
+    awk '
+    function tomib(v,   n, u) {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "B") return n / 1048576
+        if (u == "KB") return n / 1024
+        if (u == "MB") return n
+        if (u == "GB") return n * 1024
+        if (u == "TB") return n * 1048576
+        return n
+    }
+    function toms(v,   n, u) {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "us") return n / 1000
+        if (u == "ms") return n
+        if (u == "s") return n * 1000
+        if (u == "m") return n * 60000
+        return n
+    }
+    /Requests\/sec:/ { rps = $2 }
+    /Transfer\/sec:/ { mib = tomib($2) }
+    /^ +50%/ { p50 = toms($2) }
+    /^ +99%/ { p99 = toms($2) }
+    /Socket errors:/ { err += $4 + $6 + $8 + $10 }
+    /Non-2xx or 3xx responses:/ { err += $5 }
+    END { printf "%.1f %.1f %.3f %.3f %d\n", rps, mib, p50, p99, err + 0 }'
+}
+
+# Busy and total CPU ticks of the whole machine, from /proc/stat.
+machine_busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+# CPU ticks of a shell's reaped children (cutime + cstime).
+children_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $14 + $15}'; }
+
+# "pid comm ticks" for every process and kernel thread.
+all_ticks() {
+    local f
+    for f in /proc/[0-9]*/stat; do cat "$f" 2>/dev/null; echo; done |
+        awk 'NF { c = $0; sub(/^[0-9]+ \(/, "", c); sub(/\) .*$/, "", c); gsub(/ /, "_", c)
+                  r = $0; sub(/^.*\) /, "", r); split(r, a, " "); print $1, c, a[12] + a[13] }'
+}
+
+# run_wrk NAME URL CONNS PIDS...
+# -> "rps mib p50 p99 errors server_cores us_per_req wrk_cores other_cores"
+# Cores are CPU seconds per wall second: the server's processes, wrk, and
+# everything else on the machine (other sessions, kernel threads).
+run_wrk() {
+    local name=$1 url=$2 c=$3
+    shift 3
+    local t0 t1 w0 w1 m0 m1 k0 k1 raw top_pid= me=$BASHPID
+    if [ "$c" = "${CONNS%% *}" ] && [ "${name#gw}" != "$name" ]; then
+        # One process snapshot mid-run, for the write-up.
+        (sleep "$((DURATION / 2))"; top -b -n2 -d1 -w 200 | awk '/^top -/{n++} n==2' | head -20 >"$OUT/top-$name.txt") &
+        top_pid=$!
+    fi
+    local perf_pid=
+    if [ "${PERF:-0}" = 1 ] && [ "$c" = "${CONNS%% *}" ] && [ "${name%-big-*}" != "$name" ] && command -v perf >/dev/null; then
+        perf record -q -F 499 -g -o "$OUT/perf-$name.data" -p "$(echo "$@" | tr ' ' ',')" -- sleep "$((DURATION - 2))" \
+            >/dev/null 2>&1 &
+        perf_pid=$!
+    fi
+    all_ticks >"$OUT/.procs0"
+    k0=$(children_ticks "$me")
+    t0=$(ticks_of "$@")
+    m0=$(machine_busy)
+    w0=$(date +%s.%N)
+    wrk -t"$THREADS" -c"$c" -d"${DURATION}s" --latency "$url" >"$OUT/wrk-$name.txt" 2>&1
+    w1=$(date +%s.%N)
+    m1=$(machine_busy)
+    t1=$(ticks_of "$@")
+    k1=$(children_ticks "$me")
+    all_ticks >"$OUT/.procs1"
+    # Who else used the CPU during the run (ticks of $CLK_TCK/s), for "other load".
+    awk 'NR == FNR { t[$1] = $3; next } { d = $3 - t[$1]; if (d > 0) print d, $1, $2 }' \
+        "$OUT/.procs0" "$OUT/.procs1" | sort -rn | head -8 >"$OUT/cpu-$name.txt"
+    rm -f "$OUT/.procs0" "$OUT/.procs1"
+    [ -z "$top_pid" ] || wait "$top_pid" 2>/dev/null || true
+    if [ -n "$perf_pid" ]; then
+        wait "$perf_pid" 2>/dev/null || true
+        perf report -i "$OUT/perf-$name.data" --stdio --no-children --sort dso,sym --percent-limit 1 \
+            >"$OUT/perf-$name.txt" 2>/dev/null || true
+    fi
+    raw=$(parse_wrk <"$OUT/wrk-$name.txt")
+    awk -v raw="$raw" -v w0="$w0" -v w1="$w1" -v srv="$((t1 - t0))" -v wrk="$((k1 - k0))" \
+        -v all="$((m1 - m0))" -v hz="$CLK_TCK" 'BEGIN {
+        split(raw, r, " ")
+        dt = w1 - w0
+        cores = srv / hz / dt
+        usreq = (r[1] > 0) ? srv / hz * 1e6 / (r[1] * dt) : 0
+        other = (all - srv - wrk) / hz / dt
+        if (other < 0) other = 0
+        printf "%s %.2f %.0f %.2f %.2f\n", raw, cores, usreq, wrk / hz / dt, other }'
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+# Other work on the machine skews every figure: wait a while for it to calm.
+idle_load() { # cores busy over 2 s
+    local a b
+    a=$(machine_busy); sleep 2; b=$(machine_busy)
+    awk -v d="$((b - a))" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", d / hz / 2 }'
+}
+QUIET_WAIT=${QUIET_WAIT:-60}
+BG_LOAD=$(idle_load)
+waited=0
+while awk -v l="$BG_LOAD" 'BEGIN { exit !(l > 0.25) }' && [ "$waited" -lt "$QUIET_WAIT" ]; do
+    log "machine busy with other work ($BG_LOAD cores); waiting"
+    sleep 8
+    waited=$((waited + 10))
+    BG_LOAD=$(idle_load)
+done
+log "background load before the runs: $BG_LOAD cores"
+
+# ---------------------------------------------------------------- 4. hit path
+declare -A HIT
+for size in small big; do
+    if [ $size = small ]; then gp=$SMALL_PATH; np=/bench/$SMALL; else gp=$BIG_PATH; np=/bench/seg_big.ts; fi
+    # Warm: the first GET is the miss that stores the segment; check the bytes.
+    curl -sf -o "$TMP/warm" "$GW$gp" || die "warm GET $gp failed"
+    cmp -s "$TMP/warm" "$ORIGIN$np" || die "gateway served different bytes for $np"
+    curl -sf -o /dev/null "$NG$np"
+    for c in $CONNS; do
+        log "hit path: $size, $c connections: gateway"
+        HIT[gw,$size,$c]=$(run_wrk "gw-$size-c$c" "$GW$gp" "$c" "$DAEMON_PID")
+        log "hit path: $size, $c connections: nginx"
+        HIT[ng,$size,$c]=$(run_wrk "nginx-$size-c$c" "$NG$np" "$c" $(nginx_pids))
+    done
+done
+
+# ---------------------------------------------------------------- 5. cold miss
+# Time to last byte, one fresh curl (new connection) per GET.
+ttlb() { curl -sf -o /dev/null -w '%{time_total}\n' "$1"; }
+declare -A COLD
+cold_series() { # name gateway-or-direct url-template(with @)
+    local name=$1 where=$2 tmpl=$3 i url f=$OUT/cold-$1-$2.txt
+    : >"$f"
+    for i in $(seq 1 "$N"); do
+        url=${tmpl//@/$i}
+        if [ "$where" = gw ]; then
+            ttlb "$GW$(seg_path "$url")" >>"$f" || die "cold GET via gateway failed: $url"
+        else
+            ttlb "$url" >>"$f" || die "direct GET failed: $url"
+        fi
+    done
+    # p50 and p90 by nearest rank, in ms
+    COLD[$name,$where]=$(sort -g "$f" | awk '{ v[NR] = $1 } END {
+        i50 = int(NR * 0.5); if (i50 < NR * 0.5) i50++
+        i90 = int(NR * 0.9); if (i90 < NR * 0.9) i90++
+        printf "%.2f %.2f\n", v[i50] * 1000, v[i90] * 1000 }')
+}
+for spec in "small|$NG/cold/small_@.ts" "big|$NG/cold/big_@.ts" "big-samebytes|$NG/bench/seg_big.ts?v=@"; do
+    name=${spec%%|*}
+    tmpl=${spec#*|}
+    log "cold miss: $name ($N objects)"
+    cold_series "$name" gw "$tmpl"
+    cold_series "$name" direct "$tmpl"
+done
+
+STATS=$(curl -sf "$GW/api/v1/stats" || echo '{}')
+WARNINGS=$(grep -ciE ' (WARN|ERROR) ' "$TMP/daemon.log" || true)
+cp "$TMP/daemon.log" "$OUT/daemon.log"
+cp "$TMP/nginx/error.log" "$OUT/nginx-error.log" 2>/dev/null || true
+
+# ---------------------------------------------------------------- 6. report
+fmt_bytes() { awk -v b="$1" 'BEGIN { if (b >= 1048576) printf "%.1f MiB", b/1048576; else printf "%.1f KiB", b/1024 }'; }
+CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+NGINX_V=$(nginx -v 2>&1 | sed 's/^nginx version: //')
+WRK_V=$({ wrk -v 2>&1 || true; } | awk 'NR == 1 {print $2}')
+RUSTC_V=$(rustc -V)
+GIT_REV=$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+GIT_DIRTY=$(cd "$REPO" && { git diff --quiet HEAD -- daemon gateway Cargo.toml Cargo.lock 2>/dev/null && echo "" || echo " (with uncommitted changes in daemon/ or gateway/)"; })
+
+{
+    echo "# swarmseed gateway benchmark"
+    echo
+    echo "Produced by \`bench/run.sh\`; every run overwrites this file."
+    echo
+    echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "- Machine: $NPROC CPUs, $CPU_MODEL, Linux $(uname -r)"
+    echo "- Versions: swarmseed $GIT_REV$GIT_DIRTY, $RUSTC_V, $NGINX_V, wrk $WRK_V"
+    echo
+    echo "## Method"
+    echo
+    echo "Everything runs on this one machine over 127.0.0.1: nginx (\`worker_processes auto\`, sendfile on,"
+    echo "buffered access log) serves a temp origin directory, and swarmseed (release build, default store"
+    echo "settings, 256 MiB memory cache) runs with a fresh data dir. The load generator shares the $NPROC CPUs"
+    echo "with the server under test, so absolute figures are machine-bound; compare the ratios."
+    echo
+    echo "*Hit path*: each segment is fetched once through the gateway (the miss that stores it; its bytes are"
+    echo "compared with the origin file), then \`wrk -t$THREADS -c<conns> -d${DURATION}s\` GETs the same gateway path"
+    echo "over keep-alive connections, and then nginx's URL for the same file. Sizes: a fixture TS segment"
+    echo "($SMALL, $SMALL_BYTES B) and a 2 MiB random segment. \"Server cores\" is the CPU time (user+system) of the"
+    echo "server's processes during the run divided by wall time; CPU µs/req is that time per request. When"
+    echo "wrk is the bottleneck (it reads every byte, on the same CPUs), req/s ratios hide the server's cost:"
+    echo "compare CPU µs/req then."
+    echo
+    echo "*Cold miss*: $N distinct objects per row, each requested once with a fresh \`curl\` (new connection),"
+    echo "timed to the last byte (\`%{time_total}\`). Through the gateway this is the miss path: fetch from"
+    echo "nginx, import and hash into blocks, fsync blocks and index, serve. *Direct* is a fresh GET of the same"
+    echo "kind of object from nginx. Rows \`small\` and \`big\` use distinct bytes per object (new blocks written);"
+    echo "\`big-samebytes\` uses \`seg_big.ts?v=i\`: new gateway objects whose blocks already exist by CID, so no"
+    echo "block is written (only re-read and verified) and only the index entry is new."
+    echo
+    echo "## Hit path (store hits, keep-alive, wrk)"
+    echo
+    echo "| size | conns | gateway req/s | nginx req/s | req/s ratio gw/nginx | gateway MiB/s | nginx MiB/s | gw p50 / p99 ms | nginx p50 / p99 ms | server cores gw / nginx | CPU µs/req gw / nginx | wrk cores gw / nginx run | other load gw / nginx run |"
+    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    MAX_OTHER=0
+    for size in small big; do
+        if [ $size = small ]; then bytes=$SMALL_BYTES; else bytes=$BIG_BYTES; fi
+        for c in $CONNS; do
+            read -r g_rps g_mib g_p50 g_p99 g_err g_cores g_us g_wrk g_oth <<<"${HIT[gw,$size,$c]}"
+            read -r n_rps n_mib n_p50 n_p99 n_err n_cores n_us n_wrk n_oth <<<"${HIT[ng,$size,$c]}"
+            MAX_OTHER=$(awk -v a="$MAX_OTHER" -v b="$g_oth" -v c="$n_oth" 'BEGIN { m = a; if (b > m) m = b; if (c > m) m = c; print m }')
+            note=""
+            [ "$g_err" -gt 0 ] && note=" (gw: $g_err errors)"
+            [ "$n_err" -gt 0 ] && note="$note (nginx: $n_err errors)"
+            echo "| $(fmt_bytes "$bytes") | $c | $g_rps | $n_rps | **$(ratio "$g_rps" "$n_rps")**$note | $g_mib | $n_mib | $g_p50 / $g_p99 | $n_p50 / $n_p99 | $g_cores / $n_cores | $g_us / $n_us | $g_wrk / $n_wrk | $g_oth / $n_oth |"
+        done
+    done
+    echo
+    echo "Cores are CPU seconds per wall second over the run, out of $NPROC: the server under test, wrk, and"
+    echo "everything else on the machine (\"other load\"; background load before the runs: $BG_LOAD cores)."
+    if awk -v m="$MAX_OTHER" 'BEGIN { exit !(m > 0.25) }'; then
+        echo
+        echo "**Warning:** other work used up to $MAX_OTHER cores during a run, so the hit-path figures may be"
+        echo "skewed by it (bench/out/cpu-*.txt names who used the CPU during each run)."
+    fi
+    echo
+    echo "## Cold miss (time to last byte, ms)"
+    echo
+    echo "| objects | n | gateway p50 | direct p50 | p50 ratio gw/direct | gateway p90 | direct p90 | p90 ratio gw/direct |"
+    echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+    for name in small big big-samebytes; do
+        read -r gp50 gp90 <<<"${COLD[$name,gw]}"
+        read -r dp50 dp90 <<<"${COLD[$name,direct]}"
+        case $name in
+            small) label="$SMALL_BYTES B, distinct bytes" ;;
+            big) label="2 MiB, distinct bytes" ;;
+            big-samebytes) label="2 MiB, same bytes (\`?v=i\`)" ;;
+        esac
+        echo "| $label | $N | $gp50 | $dp50 | **$(ratio "$gp50" "$dp50")** | $gp90 | $dp90 | **$(ratio "$gp90" "$dp90")** |"
+    done
+    echo
+    echo "Daemon stats after the run: \`$STATS\`; WARN/ERROR lines in its log: $WARNINGS."
+    echo
+    echo "## Analysis"
+    echo
+    echo "(filled in by hand after the run)"
+} >"$RESULTS"
+
+log "wrote $RESULTS"
+cat "$RESULTS"
