@@ -35,6 +35,27 @@ pub enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Super-seed a video through the running daemon, showing progress.
+    Seed {
+        /// The master playlist URL.
+        url: String,
+        /// Video id; by default derived from the URL.
+        #[arg(long)]
+        id: Option<String>,
+        /// Config file of the daemon to ask.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Write a CID map for a video, fetching every segment from its origin.
+    /// Serve it beside the master playlist and name it there with
+    /// `#EXT-X-SESSION-DATA:DATA-ID="io.swarmseed.cidmap",URI="…"`.
+    Cidmap {
+        /// The master playlist URL.
+        url: String,
+        /// Where to write the map; standard output by default.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
     /// Print a file's CID, as `ipfs add --cid-version=1 --raw-leaves --chunker=size-1048576` would.
     Cid {
         /// The file.
@@ -63,6 +84,113 @@ fn gateway_addr(config: &Config) -> SocketAddr {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(config.gateway.listen)
+}
+
+fn daemon_url(config: &Config, path: &str) -> String {
+    format!("http://{}{path}", gateway_addr(config))
+}
+
+/// Asks the running daemon to seed `url`, then follows the job to its end.
+pub async fn seed(config: &Config, url: &str, id: Option<String>) -> anyhow::Result<String> {
+    let token_path = config.data_dir.join("api.token");
+    let token = std::fs::read_to_string(&token_path).with_context(|| {
+        format!(
+            "reading {} (is the daemon running with this config?)",
+            token_path.display()
+        )
+    })?;
+    let client = reqwest::Client::new();
+    let reply = client
+        .post(daemon_url(config, "/api/v1/videos"))
+        .bearer_auth(token.trim())
+        .json(&serde_json::json!({ "url": url, "id": id }))
+        .send()
+        .await
+        .context("no daemon answers")?;
+    if !reply.status().is_success() {
+        anyhow::bail!(
+            "the daemon refused: {}",
+            reply.text().await.unwrap_or_default()
+        );
+    }
+    let started: gateway::VideoStatus = reply.json().await?;
+    let bar = indicatif::ProgressBar::new(0).with_message(started.id.clone());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:.12} [{bar:40}] {pos}/{len} segments {elapsed}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    loop {
+        let videos: Vec<gateway::VideoStatus> = client
+            .get(daemon_url(config, "/api/v1/videos"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let Some(v) = videos.into_iter().find(|v| v.id == started.id) else {
+            anyhow::bail!("the daemon lost the job");
+        };
+        bar.set_length(v.segments_total);
+        bar.set_position(v.segments_stored);
+        match v.state.as_str() {
+            "complete" => {
+                bar.finish();
+                return Ok(format!("{} seeded: {} segments", v.id, v.segments_total));
+            }
+            "failed" => {
+                bar.abandon();
+                anyhow::bail!("seeding {} failed: {}", v.id, v.reason.unwrap_or_default());
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(300)).await,
+        }
+    }
+}
+
+/// Builds an unsigned CID map from the origin alone.
+pub async fn cidmap(url: &str) -> anyhow::Result<crate::cidmap::CidMap> {
+    let url = url::Url::parse(url).context("parsing the URL")?;
+    anyhow::ensure!(
+        matches!(url.scheme(), "http" | "https"),
+        "only http and https URLs are accepted"
+    );
+    let cdn = crate::cdn::Cdn::new(std::time::Duration::from_secs(30), 2)?;
+    let limit = 1 << 30;
+    let renditions = crate::cidmap::renditions(&url, |u| {
+        let cdn = cdn.clone();
+        async move {
+            let f = cdn
+                .get(&u, None, 64 << 20)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok((f.body, f.final_url))
+        }
+    })
+    .await
+    .map_err(anyhow::Error::msg)?;
+    let mut out = Vec::new();
+    for (playlist, keys) in renditions {
+        let mut segments = Vec::with_capacity(keys.len());
+        for key in keys {
+            let f = cdn
+                .get(&key.url, key.range, limit)
+                .await
+                .with_context(|| key.to_string())?;
+            let cid = unixfs::import(&f.body).root.to_string();
+            segments.push(crate::cidmap::Entry {
+                key: key.to_string(),
+                cid,
+                size: f.body.len() as u64,
+            });
+        }
+        out.push(crate::cidmap::Rendition { playlist, segments });
+    }
+    Ok(crate::cidmap::CidMap::new(
+        crate::video::video_id(&url),
+        url.to_string(),
+        out,
+    ))
 }
 
 pub async fn status(config: &Config) -> anyhow::Result<String> {

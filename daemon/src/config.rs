@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use bytesize::ByteSize;
-use multiaddr::{Multiaddr, Protocol};
+use libp2p::multiaddr::{Multiaddr, Protocol};
 use serde::Deserialize;
 use url::Url;
 
@@ -74,6 +74,18 @@ pub struct P2pConfig {
     pub mdns: bool,
     /// Peer ids whose signed CID maps are trusted.
     pub trusted_publishers: Vec<String>,
+    /// Most connections open at once, all peers together.
+    pub max_connections: u32,
+    /// Block requests served to one peer at once; more are answered busy.
+    pub per_peer_requests: u32,
+    /// Upload rate limit in bytes per second; 0 means none.
+    pub upload_bytes_per_sec: ByteSize,
+    /// The largest block accepted from a peer.
+    pub max_block_bytes: ByteSize,
+    /// How long one peer may take to deliver one block, in milliseconds.
+    pub block_timeout_ms: u64,
+    /// Segments a super-seeder fetches from the CDN at once.
+    pub seed_concurrency: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -135,6 +147,12 @@ impl Default for P2pConfig {
             bootstrap: Vec::new(),
             mdns: true,
             trusted_publishers: Vec::new(),
+            max_connections: 256,
+            per_peer_requests: 8,
+            upload_bytes_per_sec: ByteSize::b(0),
+            max_block_bytes: ByteSize::mib(2),
+            block_timeout_ms: 3000,
+            seed_concurrency: 4,
         }
     }
 }
@@ -233,6 +251,34 @@ impl Config {
         if self.data_dir.as_os_str().is_empty() {
             return fail("data_dir", "must not be empty".into());
         }
+        let p = &self.p2p;
+        if p.max_connections == 0 {
+            return fail("p2p.max_connections", "must be at least 1".into());
+        }
+        if !(1..=256).contains(&p.per_peer_requests) {
+            return fail(
+                "p2p.per_peer_requests",
+                format!("{} is outside 1..=256", p.per_peer_requests),
+            );
+        }
+        if !(1024..=(4 << 20)).contains(&p.max_block_bytes.as_u64()) {
+            return fail(
+                "p2p.max_block_bytes",
+                "must be between 1KiB and 4MiB".into(),
+            );
+        }
+        if !(100..=60_000).contains(&p.block_timeout_ms) {
+            return fail(
+                "p2p.block_timeout_ms",
+                format!("{} is outside 100..=60000", p.block_timeout_ms),
+            );
+        }
+        if !(1..=64).contains(&p.seed_concurrency) {
+            return fail(
+                "p2p.seed_concurrency",
+                format!("{} is outside 1..=64", p.seed_concurrency),
+            );
+        }
         for (i, addr) in self.p2p.bootstrap.iter().enumerate() {
             if !addr.iter().any(|p| matches!(p, Protocol::P2p(_))) {
                 return fail(
@@ -273,12 +319,9 @@ impl Config {
     }
 }
 
-/// A libp2p peer id as text: base58btc of a multihash (`12D3Koo…`, `Qm…`).
+/// A libp2p peer id as text (`12D3Koo…`).
 fn is_peer_id(s: &str) -> bool {
-    const B58: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-    (s.starts_with("12D3Koo") || s.starts_with("Qm"))
-        && (46..=60).contains(&s.len())
-        && s.bytes().all(|b| B58.contains(&b))
+    s.parse::<libp2p::PeerId>().is_ok()
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
-//! The path of a segment (DESIGN §1): store first, then the CDN. Implements
-//! the gateway's `SegmentSource`.
+//! The path of a segment (DESIGN §1): the store, then peers when the
+//! segment's CID is trusted, then the CDN. Implements the gateway's
+//! `SegmentSource`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::FutureExt;
@@ -12,19 +14,34 @@ use gateway::{
     Telemetry,
 };
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use url::Url;
 
 use crate::cdn::Cdn;
+use crate::peers::PeerFetcher;
 use crate::playlists::LiveCache;
-use crate::store::{Store, unixfs, unixfs::Dag};
+use crate::rooms::Rooms;
+use crate::store::Store;
+use crate::store::unixfs::{self, Dag};
+use crate::trust::{Trust, Trusted};
 
 /// Bounds on what the origin may send.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub segment_bytes: u64,
     pub playlist_bytes: u64,
+}
+
+/// The swarm side of fetching.
+pub struct P2p {
+    pub peers: PeerFetcher,
+    pub rooms: Arc<Rooms>,
+    /// How long peers get before the CDN is asked.
+    pub timeout: Duration,
+    /// Segments to prefetch from peers after the one served.
+    pub prefetch: usize,
 }
 
 type SharedFetch = Shared<BoxFuture<'static, Result<Segment, SourceError>>>;
@@ -34,8 +51,11 @@ pub(crate) struct Inner {
     pub(crate) cdn: Cdn,
     pub(crate) telemetry: Arc<Telemetry>,
     pub(crate) limits: Limits,
-    /// CDN fetches under way, so concurrent requests for one segment share one.
+    pub(crate) trust: Arc<Trust>,
+    pub(crate) p2p: Option<P2p>,
+    /// Fetches under way, so concurrent requests for one segment share one.
     inflight: Mutex<HashMap<SegmentKey, SharedFetch>>,
+    prefetching: Mutex<HashSet<String>>,
     pub(crate) live: LiveCache,
     /// Fetches and store writes under way, awaited at shutdown.
     pub(crate) tasks: TaskTracker,
@@ -47,14 +67,24 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    pub fn new(store: Store, cdn: Cdn, telemetry: Arc<Telemetry>, limits: Limits) -> Self {
+    pub fn new(
+        store: Store,
+        cdn: Cdn,
+        telemetry: Arc<Telemetry>,
+        limits: Limits,
+        trust: Arc<Trust>,
+        p2p: Option<P2p>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
                 cdn,
                 telemetry,
                 limits,
+                trust,
+                p2p,
                 inflight: Mutex::new(HashMap::new()),
+                prefetching: Mutex::new(HashSet::new()),
                 live: LiveCache::default(),
                 tasks: TaskTracker::new(),
             }),
@@ -67,9 +97,9 @@ impl Fetcher {
         self.inner.tasks.wait().await;
     }
 
-    /// Joins the CDN fetch for `key` under way, or starts one. The fetch runs
-    /// as its own task: it answers as soon as the bytes and their CID are
-    /// known, then stores them, even if every client waiting on it went away.
+    /// Joins the fetch for `key` under way, or starts one. The fetch runs as
+    /// its own task: it answers as soon as the bytes and their CID are known,
+    /// then stores them, even if every client waiting on it went away.
     async fn fetch_once(&self, key: &SegmentKey) -> Result<Segment, SourceError> {
         let fetch = {
             let mut inflight = self
@@ -84,20 +114,16 @@ impl Fetcher {
                 let inner = self.inner.clone();
                 let k = key.clone();
                 self.inner.tasks.spawn(async move {
-                    let fetched = inner.fetch_and_identify(&k).await;
+                    let fetched = inner.obtain(&k).await;
                     let to_store = fetched
                         .as_ref()
                         .ok()
                         .map(|(seg, dag)| (seg.clone(), dag.clone()));
                     let _ = tx.send(fetched.map(|(seg, _)| seg));
-                    if let Some((seg, dag)) = to_store
-                        && let Err(e) = inner
-                            .store
-                            .put_imported(k.to_string(), dag, seg.bytes, seg.content_type)
-                            .await
-                    {
-                        // Serving goes on when the store can't take the bytes (disk full).
-                        warn!(segment = %k, error = %e, "segment not stored");
+                    if let Some((seg, dag)) = to_store {
+                        inner
+                            .keep(k.to_string(), dag, seg.bytes, seg.content_type)
+                            .await;
                     }
                     inner
                         .inflight
@@ -117,9 +143,79 @@ impl Fetcher {
 }
 
 impl Inner {
-    async fn fetch_and_identify(
+    async fn keep(&self, key: String, dag: Arc<Dag>, bytes: Bytes, content_type: Option<String>) {
+        if let Err(e) = self
+            .store
+            .put_imported(key.clone(), dag, bytes, content_type)
+            .await
+        {
+            // Serving goes on when the store can't take the bytes (disk full).
+            warn!(segment = %key, error = %e, "segment not stored");
+        }
+    }
+
+    /// Peers first when the CID is trusted and the room has members, then the CDN.
+    async fn obtain(&self, key: &SegmentKey) -> Result<(Segment, Arc<Dag>), SourceError> {
+        let trusted = self.trust.lookup(&key.to_string());
+        let reason = match (&trusted, &self.p2p) {
+            (Some(t), Some(p2p)) => {
+                match self.via_peers(t, p2p, Instant::now() + p2p.timeout).await {
+                    Ok(found) => return Ok(found),
+                    Err(reason) => reason,
+                }
+            }
+            (Some(_), None) => "no swarm",
+            (None, _) => "no trusted CID",
+        };
+        let (seg, dag) = self.via_cdn(key, reason).await?;
+        if let Some(t) = trusted
+            && t.cid != dag.root
+        {
+            warn!(segment = %key, trusted = %t.cid, cdn = %dag.root, "the CDN's bytes differ from the trusted map");
+        }
+        Ok((seg, dag))
+    }
+
+    async fn via_peers(
+        &self,
+        t: &Trusted,
+        p2p: &P2p,
+        deadline: Instant,
+    ) -> Result<(Segment, Arc<Dag>), &'static str> {
+        let candidates = p2p.peers.swarm().room_peers(&t.video).await;
+        if candidates.is_empty() {
+            return Err("no peers in the room");
+        }
+        match p2p.peers.fetch(t.cid, t.size, candidates, deadline).await {
+            Ok(got) => {
+                Counters::add(
+                    &self.telemetry.counters.bytes_from_p2p,
+                    got.bytes.len() as u64,
+                );
+                debug!(cid = %t.cid, bytes = got.bytes.len(), "segment from peers");
+                let dag = Arc::new(Dag {
+                    root: t.cid,
+                    blocks: got.blocks,
+                });
+                let seg = Segment {
+                    bytes: got.bytes,
+                    content_type: None,
+                    cid: t.cid.to_string(),
+                    origin: Origin::Peers,
+                };
+                Ok((seg, dag))
+            }
+            Err(e) => {
+                debug!(cid = %t.cid, error = %e, "peers did not deliver");
+                Err("peers did not deliver in time")
+            }
+        }
+    }
+
+    async fn via_cdn(
         &self,
         key: &SegmentKey,
+        reason: &'static str,
     ) -> Result<(Segment, Arc<Dag>), SourceError> {
         let fetched = self
             .cdn
@@ -133,14 +229,14 @@ impl Inner {
         self.telemetry.emit(Event::FallbackCdn {
             url: key.url.to_string(),
             bytes: n,
-            reason: "no trusted CID",
+            reason,
         });
         let body = fetched.body;
         let for_import = body.clone();
         let dag = tokio::task::spawn_blocking(move || unixfs::import(&for_import))
             .await
             .map_err(|_| SourceError::Store)?;
-        info!(segment = %key, cid = %dag.root, bytes = n, "fetched segment from CDN");
+        info!(segment = %key, cid = %dag.root, bytes = n, reason, "fetched segment from CDN");
         let seg = Segment {
             bytes: body,
             content_type: fetched.content_type,
@@ -148,6 +244,45 @@ impl Inner {
             origin: Origin::Cdn,
         };
         Ok((seg, Arc::new(dag)))
+    }
+
+    /// Fetches the next segments of a trusted rendition from peers, so
+    /// P2P has time to work before the player asks.
+    fn prefetch_after(self: &Arc<Self>, key: &SegmentKey) {
+        let Some(p2p) = &self.p2p else { return };
+        let Some(t) = self.trust.lookup(&key.to_string()) else {
+            return;
+        };
+        let next = self.trust.following(&t, p2p.prefetch);
+        if next.is_empty() {
+            return;
+        }
+        let inner = self.clone();
+        self.tasks.spawn(async move {
+            let Some(p2p) = &inner.p2p else { return };
+            p2p.rooms.touch(&t.video).await;
+            for (key, t) in next {
+                if !inner
+                    .prefetching
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key.clone())
+                {
+                    continue;
+                }
+                if !matches!(inner.store.get_segment(&key).await, Ok(Some(_))) {
+                    let deadline = Instant::now() + p2p.timeout;
+                    if let Ok((seg, dag)) = inner.via_peers(&t, p2p, deadline).await {
+                        inner.keep(key.clone(), dag, seg.bytes, None).await;
+                    }
+                }
+                inner
+                    .prefetching
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&key);
+            }
+        });
     }
 
     pub(crate) fn count_cdn(&self, bytes: &Bytes) {
@@ -161,22 +296,35 @@ impl SegmentSource for Fetcher {
     }
 
     async fn segment(&self, key: &SegmentKey) -> Result<Segment, SourceError> {
-        match self.inner.store.get_segment(&key.to_string()).await {
-            Ok(Some(s)) => {
-                return Ok(Segment {
-                    bytes: s.bytes,
-                    content_type: s.content_type,
-                    cid: s.cid.to_string(),
-                    origin: Origin::Store,
-                });
+        let found = match self.inner.store.get_segment(&key.to_string()).await {
+            Ok(Some(s)) => Some(Segment {
+                bytes: s.bytes,
+                content_type: s.content_type,
+                cid: s.cid.to_string(),
+                origin: Origin::Store,
+            }),
+            Ok(None) => None,
+            Err(e) => {
+                warn!(segment = %key, error = %e, "store read failed; fetching instead");
+                None
             }
-            Ok(None) => {}
-            Err(e) => warn!(segment = %key, error = %e, "store read failed; going to the CDN"),
-        }
-        self.fetch_once(key).await
+        };
+        let seg = match found {
+            Some(s) => s,
+            None => self.fetch_once(key).await?,
+        };
+        self.inner.prefetch_after(key);
+        Ok(seg)
     }
 
     fn store_usage(&self) -> StoreUsage {
         self.inner.store.usage()
+    }
+
+    fn peers_connected(&self) -> u64 {
+        self.inner
+            .p2p
+            .as_ref()
+            .map_or(0, |p| p.peers.swarm().peers_connected())
     }
 }

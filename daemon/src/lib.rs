@@ -2,10 +2,18 @@
 //! drive it through [`run::run`] and the CLI commands.
 
 pub mod cdn;
+pub mod cidmap;
 pub mod cli;
 pub mod config;
 pub mod fetch;
 pub mod notify;
+pub mod peers;
 pub mod playlists;
+pub mod rooms;
 pub mod run;
+pub mod seeder;
+pub mod service;
 pub mod store;
+pub mod swarm;
+pub mod trust;
+pub mod video;

@@ -41,6 +41,21 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Seed { url, id, config } => {
+            println!(
+                "{}",
+                cli::seed(&cli::load_config(config.as_deref())?, &url, id).await?
+            );
+            Ok(())
+        }
+        Command::Cidmap { url, out } => {
+            let json = cli::cidmap(&url).await?.to_json();
+            match out {
+                Some(path) => std::fs::write(&path, json)?,
+                None => println!("{}", String::from_utf8_lossy(&json)),
+            }
+            Ok(())
+        }
         Command::Cid { file } => {
             println!("{}", cli::cid(&file)?);
             Ok(())

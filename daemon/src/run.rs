@@ -1,5 +1,6 @@
 //! `swarmseed run`: brings the components up in order, and down in reverse.
 
+use std::collections::HashSet;
 use std::future::IntoFuture;
 use std::path::Path;
 use std::sync::Arc;
@@ -7,15 +8,24 @@ use std::time::Duration;
 
 use anyhow::Context;
 use gateway::{GatewayState, Telemetry};
+use libp2p::PeerId;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::cdn::Cdn;
 use crate::config::Config;
-use crate::fetch::{Fetcher, Limits};
+use crate::fetch::{Fetcher, Limits, P2p};
 use crate::notify;
+use crate::peers::{PeerFetcher, PeerLimits};
+use crate::rooms::Rooms;
+use crate::seeder::Seeder;
+use crate::service::Service;
 use crate::store::Store;
+use crate::swarm::blocks::{self, ServeLimits};
+use crate::swarm::{self, SwarmSettings, keys};
+use crate::trust::Trust;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -26,6 +36,9 @@ pub const GATEWAY_ADDR_FILE: &str = "gateway.addr";
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
     create_private_dir(&data_dir)?;
+    let key = keys::load_or_create_identity(&data_dir)?;
+    let certificate = keys::load_or_create_certificate(&data_dir)?;
+    let token = keys::load_or_create_token(&data_dir)?;
     let store_dir = data_dir.join("store");
     let memory_cache = config.store.memory_cache.as_u64();
     let store = tokio::task::spawn_blocking(move || Store::open(&store_dir, memory_cache))
@@ -34,6 +47,58 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let usage = store.usage();
     info!(segments = usage.segments, bytes = usage.bytes, "store open");
 
+    let telemetry = Arc::new(Telemetry::new());
+    let p = &config.p2p;
+    let (room_events, room_rx) = mpsc::channel(1024);
+    let settings = SwarmSettings {
+        listen: p.listen.clone(),
+        bootstrap: p.bootstrap.clone(),
+        mdns: p.mdns,
+        max_connections: p.max_connections,
+    };
+    let (swarm, swarm_task) = swarm::start(
+        key.clone(),
+        certificate,
+        settings,
+        telemetry.clone(),
+        room_events,
+        shutdown.clone(),
+    )?;
+    info!(peer = %swarm.peer_id, "swarm started");
+    let serve_limits = ServeLimits {
+        per_peer: p.per_peer_requests as usize,
+        upload_bytes_per_sec: p.upload_bytes_per_sec.as_u64(),
+        request_timeout: Duration::from_millis(p.block_timeout_ms),
+    };
+    let block_server = tokio::spawn(blocks::serve(
+        swarm.clone(),
+        store.clone(),
+        telemetry.clone(),
+        serve_limits,
+        shutdown.clone(),
+    ));
+    let peers = PeerFetcher::new(
+        swarm.clone(),
+        PeerLimits {
+            max_block: p.max_block_bytes.as_u64(),
+            block_timeout: Duration::from_millis(p.block_timeout_ms),
+            parallel: p.per_peer_requests as usize,
+        },
+    );
+    let trusted: HashSet<PeerId> = p
+        .trusted_publishers
+        .iter()
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let trust = Arc::new(Trust::default());
+    let rooms = Arc::new(Rooms::new(
+        peers.clone(),
+        store.clone(),
+        trust.clone(),
+        trusted,
+    ));
+    let rooms_task = tokio::spawn(rooms.clone().run(room_rx, shutdown.clone()));
+
     let g = &config.gateway;
     let cdn = Cdn::new(Duration::from_millis(g.cdn_timeout_ms), g.cdn_retries)
         .context("building the HTTP client")?;
@@ -41,9 +106,33 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         segment_bytes: g.max_segment_bytes.as_u64(),
         playlist_bytes: g.max_playlist_bytes.as_u64(),
     };
-    let telemetry = Arc::new(Telemetry::new());
-    let fetcher = Fetcher::new(store.clone(), cdn, telemetry.clone(), limits);
-    let source = Arc::new(fetcher.clone());
+    let p2p = P2p {
+        peers,
+        rooms: rooms.clone(),
+        timeout: Duration::from_millis(g.p2p_timeout_ms),
+        prefetch: g.prefetch_segments as usize,
+    };
+    let fetcher = Fetcher::new(
+        store.clone(),
+        cdn,
+        telemetry.clone(),
+        limits,
+        trust,
+        Some(p2p),
+    );
+    let seeder = Arc::new(Seeder::new(
+        fetcher.clone(),
+        store.clone(),
+        rooms.clone(),
+        key,
+        p.seed_concurrency as usize,
+    ));
+    let service = Arc::new(Service {
+        fetcher: fetcher.clone(),
+        seeder: seeder.clone(),
+        rooms,
+        swarm,
+    });
 
     let listener = TcpListener::bind(g.listen)
         .await
@@ -52,14 +141,21 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let addr_file = data_dir.join(GATEWAY_ADDR_FILE);
     write_atomically(&addr_file, addr.to_string().as_bytes())?;
     let app = gateway::router(GatewayState {
-        source,
+        source: service,
         telemetry,
         shutdown: shutdown.clone(),
+        api_token: Some(token.into()),
     });
     let server =
         axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let mut server = tokio::spawn(server.into_future());
     info!(%addr, "gateway listening");
+    let configured: Vec<_> = config
+        .videos
+        .iter()
+        .map(|v| (v.url.clone(), v.id.clone()))
+        .collect();
+    seeder.restore(&configured).await;
     notify::ready();
 
     tokio::select! {
@@ -81,8 +177,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             }
         }
     }
+    // Seeding resumes from the store at the next start.
+    seeder.stop();
     if tokio::time::timeout(DRAIN, fetcher.finish()).await.is_err() {
         warn!("store writes did not finish in time");
+    }
+    for task in [block_server, rooms_task, swarm_task] {
+        let _ = tokio::time::timeout(DRAIN, task).await;
     }
     let _ = std::fs::remove_file(&addr_file);
     tokio::task::spawn_blocking(move || store.flush())

@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod hls;
 mod metrics;
+mod node;
 mod range;
 mod segments;
 mod source;
@@ -23,7 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
 pub use hls::paths::{playlist_path, segment_path};
-pub use hls::rewrite::{RewriteError, rewrite_playlist};
+pub use hls::rewrite::{References, RewriteError, references, rewrite_playlist};
+pub use node::{NodeApi, NodeInfo, SeedRequest, VideoStatus};
 pub use source::{
     ByteRange, Origin, Playlist, Segment, SegmentKey, SegmentSource, SourceError, StoreUsage,
 };
@@ -38,6 +40,8 @@ pub struct GatewayState<S> {
     pub telemetry: Arc<Telemetry>,
     /// Cancelled when the daemon shuts down, so long-lived responses (SSE) end.
     pub shutdown: CancellationToken,
+    /// Bearer token for mutating requests; none refuses them all.
+    pub api_token: Option<Arc<str>>,
 }
 
 impl<S> Clone for GatewayState<S> {
@@ -46,12 +50,13 @@ impl<S> Clone for GatewayState<S> {
             source: self.source.clone(),
             telemetry: self.telemetry.clone(),
             shutdown: self.shutdown.clone(),
+            api_token: self.api_token.clone(),
         }
     }
 }
 
 /// Builds the gateway's router.
-pub fn router<S: SegmentSource>(state: GatewayState<S>) -> Router {
+pub fn router<S: SegmentSource + NodeApi>(state: GatewayState<S>) -> Router {
     Router::new()
         .route("/hls", get(hls::top_playlist::<S>))
         .route("/hls/pl/{token}/{file}", get(hls::child_playlist::<S>))
@@ -62,6 +67,12 @@ pub fn router<S: SegmentSource>(state: GatewayState<S>) -> Router {
         .route("/api/v1/health", get(api::health))
         .route("/api/v1/stats", get(api::stats::<S>))
         .route("/api/v1/events", get(events::events::<S>))
+        .route("/api/v1/node", get(node::node::<S>))
+        .route(
+            "/api/v1/videos",
+            get(node::videos::<S>).post(node::seed::<S>),
+        )
+        .route("/api/v1/videos/{id}/cidmap", get(node::cidmap::<S>))
         .route("/metrics", get(metrics::metrics::<S>))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))

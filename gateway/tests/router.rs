@@ -7,8 +7,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bytes::Bytes;
 use gateway::{
-    GatewayState, Origin, Playlist, Segment, SegmentKey, SegmentSource, SourceError, StoreUsage,
-    Telemetry, router, segment_path,
+    GatewayState, NodeApi, Origin, Playlist, Segment, SegmentKey, SegmentSource, SourceError,
+    StoreUsage, Telemetry, router, segment_path,
 };
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -57,12 +57,15 @@ impl SegmentSource for Fixed {
     }
 }
 
+impl NodeApi for Fixed {}
+
 fn app() -> (axum::Router, Arc<Telemetry>) {
     let telemetry = Arc::new(Telemetry::new());
     let state = GatewayState {
         source: Arc::new(Fixed),
         telemetry: telemetry.clone(),
         shutdown: Default::default(),
+        api_token: Some("secret-token".into()),
     };
     (router(state), telemetry)
 }
@@ -130,6 +133,28 @@ async fn source_errors_map_to_statuses_with_json_bodies() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(String::from_utf8_lossy(&body).contains("only http and https"));
     let (status, _, _) = get(app.clone(), "/nowhere", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let seed = |auth: Option<&str>| {
+        let mut req = Request::post("/api/v1/videos");
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        app.clone().oneshot(
+            req.body(Body::from(r#"{"url":"http://origin.test/m.m3u8"}"#))
+                .unwrap(),
+        )
+    };
+    assert_eq!(seed(None).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        seed(Some("Bearer wrong")).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // The right token gets through to the node, which here does not seed.
+    assert_eq!(
+        seed(Some("Bearer secret-token")).await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+    let (status, _, _) = get(app.clone(), "/api/v1/node", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _, body) = get(app, "/hls?url=http://origin.test/ok.m3u8", None).await;
     assert_eq!(status, StatusCode::OK);

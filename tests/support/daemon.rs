@@ -108,7 +108,11 @@ impl Daemon {
     pub async fn wait_stored(&self, n: u64) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.stats().await["segments_stored"].as_u64().unwrap() < n {
-            assert!(Instant::now() < deadline, "store never reached {n} segments:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "store never reached {n} segments:\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

@@ -20,6 +20,7 @@ pub struct Index {
     segments: sled::Tree,
     objects: sled::Tree,
     playlists: sled::Tree,
+    videos: sled::Tree,
 }
 
 fn open_db(path: &Path) -> sled::Result<sled::Db> {
@@ -48,6 +49,7 @@ impl Index {
             segments: db.open_tree("segments")?,
             objects: db.open_tree("objects")?,
             playlists: db.open_tree("playlists")?,
+            videos: db.open_tree("videos")?,
             db,
         })
     }
@@ -105,6 +107,25 @@ impl Index {
         self.playlists.insert(url, v)?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Seeded videos: id → master playlist URL.
+    pub fn put_video(&self, id: &str, url: &str) -> sled::Result<()> {
+        self.videos.insert(id, url.as_bytes())?;
+        self.db.flush().map(|_| ())
+    }
+
+    pub fn videos(&self) -> Vec<(String, String)> {
+        self.videos
+            .iter()
+            .filter_map(Result::ok)
+            .filter_map(|(k, v)| {
+                Some((
+                    String::from_utf8(k.to_vec()).ok()?,
+                    String::from_utf8(v.to_vec()).ok()?,
+                ))
+            })
+            .collect()
     }
 
     pub fn flush(&self) -> sled::Result<()> {

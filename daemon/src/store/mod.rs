@@ -108,6 +108,24 @@ impl Store {
             .await
     }
 
+    /// One verified block, for peers that ask by CID.
+    pub async fn get_block(&self, cid: &Cid) -> Result<Option<Bytes>, StoreError> {
+        let cid = *cid;
+        self.blocking(move |inner| Ok(inner.blocks.get(&cid)?))
+            .await
+    }
+
+    /// Records a seeded video so it is seeded again after a restart.
+    pub async fn put_video(&self, id: String, url: String) -> Result<(), StoreError> {
+        self.blocking(move |inner| Ok(inner.index.put_video(&id, &url)?))
+            .await
+    }
+
+    /// Seeded videos: (id, master playlist URL).
+    pub async fn videos(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.blocking(|inner| Ok(inner.index.videos())).await
+    }
+
     /// A stored playlist: (base URL, body).
     pub async fn get_playlist(&self, url: &str) -> Result<Option<(String, Bytes)>, StoreError> {
         let url = url.to_owned();

@@ -7,7 +7,7 @@ use m3u8_rs::{MasterPlaylist, MediaPlaylist, Playlist};
 use url::Url;
 
 use super::paths::{playlist_path, segment_path};
-use crate::source::ByteRange;
+use crate::source::{ByteRange, SegmentKey};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RewriteError {
@@ -19,18 +19,39 @@ pub enum RewriteError {
     BadUri(String),
 }
 
+/// What a playlist names, resolved: the same walk the rewrite makes.
+#[derive(Debug, Default)]
+pub struct References {
+    /// Child playlists (variants, I-frame playlists, renditions).
+    pub playlists: Vec<Url>,
+    /// Segments and init sections, in playlist order.
+    pub segments: Vec<SegmentKey>,
+    /// `EXT-X-SESSION-DATA` URIs by DATA-ID.
+    pub session_data: Vec<(String, Url)>,
+}
+
 /// Parses `body` (an HLS playlist fetched from `base`) and rewrites it.
 pub fn rewrite_playlist(body: &[u8], base: &Url) -> Result<Vec<u8>, RewriteError> {
+    rewrite_and_collect(body, base).map(|(out, _)| out)
+}
+
+/// What the playlist at `base` names, without rewriting it.
+pub fn references(body: &[u8], base: &Url) -> Result<References, RewriteError> {
+    rewrite_and_collect(body, base).map(|(_, refs)| refs)
+}
+
+fn rewrite_and_collect(body: &[u8], base: &Url) -> Result<(Vec<u8>, References), RewriteError> {
     let mut playlist = m3u8_rs::parse_playlist_res(body).map_err(|_| RewriteError::NotAPlaylist)?;
+    let mut refs = References::default();
     match &mut playlist {
-        Playlist::MasterPlaylist(m) => rewrite_master(m, base)?,
-        Playlist::MediaPlaylist(m) => rewrite_media(m, base)?,
+        Playlist::MasterPlaylist(m) => rewrite_master(m, base, &mut refs)?,
+        Playlist::MediaPlaylist(m) => rewrite_media(m, base, &mut refs)?,
     }
     let mut out = Vec::with_capacity(body.len() * 2);
     playlist
         .write_to(&mut out)
         .map_err(|_| RewriteError::NotAPlaylist)?;
-    Ok(out)
+    Ok((out, refs))
 }
 
 fn resolve(base: &Url, uri: &str) -> Result<Url, RewriteError> {
@@ -50,26 +71,38 @@ fn absolute(base: &Url, uri: &mut String) -> Result<(), RewriteError> {
 }
 
 /// Only http(s) playlists are proxied; any other scheme is left as written.
-fn via_gateway_playlist(base: &Url, uri: &mut String) -> Result<(), RewriteError> {
+fn via_gateway_playlist(
+    base: &Url,
+    uri: &mut String,
+    refs: &mut References,
+) -> Result<(), RewriteError> {
     let url = resolve(base, uri)?;
     if is_http(&url) {
         *uri = playlist_path(&url);
+        refs.playlists.push(url);
     }
     Ok(())
 }
 
-fn rewrite_master(m: &mut MasterPlaylist, base: &Url) -> Result<(), RewriteError> {
+fn rewrite_master(
+    m: &mut MasterPlaylist,
+    base: &Url,
+    refs: &mut References,
+) -> Result<(), RewriteError> {
     for v in &mut m.variants {
-        via_gateway_playlist(base, &mut v.uri)?;
+        via_gateway_playlist(base, &mut v.uri, refs)?;
     }
     for a in &mut m.alternatives {
         if let Some(uri) = &mut a.uri {
-            via_gateway_playlist(base, uri)?;
+            via_gateway_playlist(base, uri, refs)?;
         }
     }
     for d in &mut m.session_data {
         if let m3u8_rs::SessionDataField::Uri(uri) = &mut d.field {
             absolute(base, uri)?;
+            if let Ok(url) = Url::parse(uri) {
+                refs.session_data.push((d.data_id.clone(), url));
+            }
         }
     }
     for k in &mut m.session_key {
@@ -80,7 +113,11 @@ fn rewrite_master(m: &mut MasterPlaylist, base: &Url) -> Result<(), RewriteError
     Ok(())
 }
 
-fn rewrite_media(m: &mut MediaPlaylist, base: &Url) -> Result<(), RewriteError> {
+fn rewrite_media(
+    m: &mut MediaPlaylist,
+    base: &Url,
+    refs: &mut References,
+) -> Result<(), RewriteError> {
     // Where the previous range of each resource ended, for ranges with no offset.
     let mut range_end: HashMap<Url, u64> = HashMap::new();
     for seg in &mut m.segments {
@@ -98,6 +135,10 @@ fn rewrite_media(m: &mut MediaPlaylist, base: &Url) -> Result<(), RewriteError> 
                     length: r.length,
                 });
                 map.uri = segment_path(&url, range);
+                let key = SegmentKey { url, range };
+                if !refs.segments.contains(&key) {
+                    refs.segments.push(key);
+                }
             }
         }
         let url = resolve(base, &seg.uri)?;
@@ -121,6 +162,7 @@ fn rewrite_media(m: &mut MediaPlaylist, base: &Url) -> Result<(), RewriteError> 
             }
         };
         seg.uri = segment_path(&url, range);
+        refs.segments.push(SegmentKey { url, range });
     }
     Ok(())
 }

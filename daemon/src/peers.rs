@@ -1,0 +1,170 @@
+//! Fetching whole segments from peers: the root block, then the leaves from
+//! several peers at once, every block checked against its CID. A peer that
+//! sends wrong bytes is blocked and the block is asked of the next.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use cid::Cid;
+use futures::StreamExt;
+use libp2p::PeerId;
+use tokio::time::Instant;
+use tracing::debug;
+
+use crate::store::unixfs::{self, Block};
+use crate::swarm::Swarm;
+use crate::swarm::blocks::{FetchError, fetch_block};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error("no peer delivered {0}")]
+    NoPeer(Cid),
+    #[error("peers did not deliver before the deadline")]
+    Deadline,
+    #[error("the DAG under {0} does not match its recorded size")]
+    Malformed(Cid),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct PeerLimits {
+    pub max_block: u64,
+    pub block_timeout: Duration,
+    /// Blocks of one segment asked for at once.
+    pub parallel: usize,
+}
+
+/// A segment fetched from peers, with the blocks that make it up.
+pub struct FromPeers {
+    pub bytes: Bytes,
+    pub blocks: Vec<Block>,
+}
+
+#[derive(Clone)]
+pub struct PeerFetcher {
+    swarm: Swarm,
+    limits: PeerLimits,
+}
+
+impl PeerFetcher {
+    pub fn new(swarm: Swarm, limits: PeerLimits) -> Self {
+        Self { swarm, limits }
+    }
+
+    pub fn swarm(&self) -> &Swarm {
+        &self.swarm
+    }
+
+    /// Fetches the file under `root` (of `size` bytes) from `peers` by `deadline`.
+    pub async fn fetch(
+        &self,
+        root: Cid,
+        size: u64,
+        peers: Vec<PeerId>,
+        deadline: Instant,
+    ) -> Result<FromPeers, PeerError> {
+        let peers = Arc::new(Mutex::new(peers));
+        let first = self.block(root, &peers, 0, deadline).await?;
+        let mut blocks = vec![Block {
+            cid: root,
+            data: first.clone(),
+        }];
+        if root.codec() == unixfs::RAW {
+            return if first.len() as u64 == size {
+                Ok(FromPeers {
+                    bytes: first,
+                    blocks,
+                })
+            } else {
+                Err(PeerError::Malformed(root))
+            };
+        }
+        // Balanced trees keep every leaf at one depth: walk level by level.
+        let max_links = (size / unixfs::CHUNK as u64) as usize + 2;
+        let mut level = vec![(root, first)];
+        for _ in 0..4 {
+            let mut links = Vec::new();
+            for (cid, data) in &level {
+                links.extend(unixfs::links(data).map_err(|_| PeerError::Malformed(*cid))?);
+            }
+            if links.is_empty() || links.len() > max_links {
+                return Err(PeerError::Malformed(root));
+            }
+            let raw = links.iter().all(|c| c.codec() == unixfs::RAW);
+            if !raw && links.iter().any(|c| c.codec() != unixfs::DAG_PB) {
+                return Err(PeerError::Malformed(root));
+            }
+            let fetched: Vec<Result<Bytes, PeerError>> =
+                futures::stream::iter(links.clone().into_iter().enumerate())
+                    .map(|(i, cid)| self.block(cid, &peers, i, deadline))
+                    .buffered(self.limits.parallel.max(1))
+                    .collect()
+                    .await;
+            let mut next = Vec::with_capacity(links.len());
+            for (cid, data) in links.into_iter().zip(fetched) {
+                let data = data?;
+                blocks.push(Block {
+                    cid,
+                    data: data.clone(),
+                });
+                next.push((cid, data));
+            }
+            if raw {
+                let mut out = BytesMut::with_capacity(size as usize);
+                for (_, data) in &next {
+                    out.extend_from_slice(data);
+                }
+                if out.len() as u64 != size {
+                    return Err(PeerError::Malformed(root));
+                }
+                return Ok(FromPeers {
+                    bytes: out.freeze(),
+                    blocks,
+                });
+            }
+            level = next;
+        }
+        Err(PeerError::Malformed(root))
+    }
+
+    /// One block from the first peer that has it, starting at `start` so
+    /// the leaves of a segment spread over the peers.
+    async fn block(
+        &self,
+        cid: Cid,
+        peers: &Mutex<Vec<PeerId>>,
+        start: usize,
+        deadline: Instant,
+    ) -> Result<Bytes, PeerError> {
+        let candidates = peers.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for i in 0..candidates.len() {
+            let peer = candidates[(start + i) % candidates.len()];
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(PeerError::Deadline);
+            }
+            match fetch_block(
+                &self.swarm,
+                peer,
+                &cid,
+                self.limits.max_block,
+                left.min(self.limits.block_timeout),
+            )
+            .await
+            {
+                Ok(data) => return Ok(data),
+                Err(FetchError::Lied) => {
+                    self.swarm
+                        .penalize(peer, "sent bytes that fail their CID")
+                        .await;
+                    peers
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .retain(|p| *p != peer);
+                }
+                Err(e) => debug!(%peer, cid = %cid, error = %e, "peer did not deliver block"),
+            }
+        }
+        Err(PeerError::NoPeer(cid))
+    }
+}

@@ -1,0 +1,207 @@
+//! Super-seeding: fetch every rendition's every segment and init section,
+//! keep them, and publish a signed CID map in the video's room.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use gateway::{SegmentSource, VideoStatus};
+use libp2p::identity::Keypair;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+use url::Url;
+
+use crate::cidmap::{CidMap, Entry, Rendition};
+use crate::fetch::Fetcher;
+use crate::rooms::Rooms;
+use crate::store::Store;
+use crate::video::{valid_id, video_id};
+
+pub struct Seeder {
+    fetcher: Fetcher,
+    store: Store,
+    rooms: Arc<Rooms>,
+    key: Keypair,
+    concurrency: usize,
+    status: Mutex<HashMap<String, VideoStatus>>,
+    jobs: Mutex<HashMap<String, JoinHandle<()>>>,
+}
+
+impl Seeder {
+    pub fn new(
+        fetcher: Fetcher,
+        store: Store,
+        rooms: Arc<Rooms>,
+        key: Keypair,
+        concurrency: usize,
+    ) -> Self {
+        Self {
+            fetcher,
+            store,
+            rooms,
+            key,
+            concurrency: concurrency.max(1),
+            status: Mutex::default(),
+            jobs: Mutex::default(),
+        }
+    }
+
+    /// Seeds again what was seeded before the restart, and the configured videos.
+    pub async fn restore(self: &Arc<Self>, configured: &[(Url, Option<String>)]) {
+        let mut wanted: Vec<(Url, Option<String>)> = configured.to_vec();
+        match self.store.videos().await {
+            Ok(stored) => {
+                for (id, url) in stored {
+                    if let Ok(url) = Url::parse(&url) {
+                        wanted.push((url, Some(id)));
+                    }
+                }
+            }
+            Err(e) => warn!(error = %e, "cannot list seeded videos"),
+        }
+        for (url, id) in wanted {
+            if let Err(e) = self.seed(url.clone(), id).await {
+                warn!(%url, error = %e, "cannot seed");
+            }
+        }
+    }
+
+    /// Starts seeding `url`, or reports the job already under way.
+    pub async fn seed(
+        self: &Arc<Self>,
+        url: Url,
+        id: Option<String>,
+    ) -> Result<VideoStatus, String> {
+        let id = id.unwrap_or_else(|| video_id(&url));
+        if !valid_id(&id) {
+            return Err("video id must be 1 to 128 of [A-Za-z0-9_-]".into());
+        }
+        {
+            let status = self.status.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(s) = status.get(&id)
+                && s.state != "failed"
+            {
+                return Ok(s.clone());
+            }
+        }
+        self.store
+            .put_video(id.clone(), url.to_string())
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = VideoStatus {
+            id: id.clone(),
+            url: url.to_string(),
+            segments_total: 0,
+            segments_stored: 0,
+            state: "fetching".into(),
+            reason: None,
+        };
+        self.set(status.clone());
+        let me = self.clone();
+        let job_id = id.clone();
+        let job = tokio::spawn(async move {
+            let result = me.job(&job_id, &url).await;
+            me.update(&job_id, |s| match result {
+                Ok(()) => s.state = "complete".into(),
+                Err(reason) => {
+                    warn!(video = %job_id, %reason, "seeding failed");
+                    s.state = "failed".into();
+                    s.reason = Some(reason);
+                }
+            });
+        });
+        if let Some(old) = self
+            .jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, job)
+        {
+            old.abort();
+        }
+        Ok(status)
+    }
+
+    fn set(&self, s: VideoStatus) {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(s.id.clone(), s);
+    }
+
+    fn update(&self, id: &str, f: impl FnOnce(&mut VideoStatus)) {
+        if let Some(s) = self
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(id)
+        {
+            f(s);
+        }
+    }
+
+    pub fn videos(&self) -> Vec<VideoStatus> {
+        let mut v: Vec<VideoStatus> = self
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v
+    }
+
+    /// Stops every job; they resume from the store at the next start.
+    pub fn stop(&self) {
+        for (_, job) in self.jobs.lock().unwrap_or_else(|p| p.into_inner()).drain() {
+            job.abort();
+        }
+    }
+
+    async fn job(&self, id: &str, url: &Url) -> Result<(), String> {
+        let fetcher = &self.fetcher;
+        let renditions = crate::cidmap::renditions(url, |u| async move {
+            let p = fetcher.playlist(&u).await.map_err(|e| e.to_string())?;
+            Ok((p.body, p.base))
+        })
+        .await?;
+        let total: usize = renditions.iter().map(|(_, s)| s.len()).sum();
+        self.update(id, |s| s.segments_total = total as u64);
+        info!(
+            video = id,
+            renditions = renditions.len(),
+            segments = total,
+            "seeding"
+        );
+
+        let mut map = Vec::with_capacity(renditions.len());
+        for (playlist, keys) in renditions {
+            let fetched: Vec<Result<Entry, String>> = futures::stream::iter(keys)
+                .map(|key| async move {
+                    let seg = self
+                        .fetcher
+                        .segment(&key)
+                        .await
+                        .map_err(|e| format!("{key}: {e}"))?;
+                    self.update(id, |s| s.segments_stored += 1);
+                    Ok(Entry {
+                        key: key.to_string(),
+                        cid: seg.cid,
+                        size: seg.bytes.len() as u64,
+                    })
+                })
+                .buffered(self.concurrency)
+                .collect()
+                .await;
+            let segments = fetched.into_iter().collect::<Result<Vec<_>, _>>()?;
+            map.push(Rendition { playlist, segments });
+        }
+        let map = CidMap::new(id.to_owned(), url.to_string(), map).sign(&self.key);
+        self.rooms
+            .publish_map(map)
+            .await
+            .map_err(|e| format!("storing the map: {e}"))?;
+        info!(video = id, segments = total, "seeded");
+        Ok(())
+    }
+}

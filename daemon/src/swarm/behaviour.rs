@@ -1,0 +1,88 @@
+//! The composed libp2p behaviour.
+
+use std::time::Duration;
+
+use libp2p::allow_block_list::{self, BlockedPeers};
+use libp2p::connection_limits::{self, ConnectionLimits};
+use libp2p::gossipsub::{self, MessageAuthenticity, ValidationMode};
+use libp2p::identity::Keypair;
+use libp2p::kad::{self, store::MemoryStore};
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::{StreamProtocol, identify, mdns, ping};
+
+/// Gossip messages stay small (STACK trap 8): announcements and map pointers only.
+pub const MAX_GOSSIP_BYTES: usize = 16 * 1024;
+/// Rooms a node may be in; the default filter's 100 would refuse a seeder's 101st video.
+const MAX_ROOMS: usize = 10_000;
+
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    pub limits: connection_limits::Behaviour,
+    pub blocked: allow_block_list::Behaviour<BlockedPeers>,
+    pub identify: identify::Behaviour,
+    pub ping: ping::Behaviour,
+    pub kad: kad::Behaviour<MemoryStore>,
+    pub gossipsub: gossipsub::Behaviour<
+        gossipsub::IdentityTransform,
+        gossipsub::MaxCountSubscriptionFilter<gossipsub::AllowAllSubscriptionFilter>,
+    >,
+    pub mdns: Toggle<mdns::tokio::Behaviour>,
+    pub stream: libp2p_stream::Behaviour,
+}
+
+pub fn build(
+    key: &Keypair,
+    max_connections: u32,
+    mdns_on: bool,
+) -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
+    let peer_id = key.public().to_peer_id();
+    let gossip_config = gossipsub::ConfigBuilder::default()
+        .heartbeat_interval(Duration::from_secs(1))
+        .validation_mode(ValidationMode::Strict)
+        .validate_messages()
+        .max_transmit_size(MAX_GOSSIP_BYTES)
+        .build()?;
+    let filter = gossipsub::MaxCountSubscriptionFilter {
+        filter: gossipsub::AllowAllSubscriptionFilter {},
+        max_subscribed_topics: MAX_ROOMS,
+        max_subscriptions_per_request: MAX_ROOMS,
+    };
+    let gossipsub = gossipsub::Behaviour::new_with_subscription_filter(
+        MessageAuthenticity::Signed(key.clone()),
+        gossip_config,
+        filter,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut kad_config = kad::Config::new(StreamProtocol::new("/swarmseed/kad/1.0.0"));
+    kad_config.set_provider_publication_interval(Some(Duration::from_secs(600)));
+    let mut kad = kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), kad_config);
+    // Every daemon answers DHT queries, so daemons on one LAN or loopback
+    // without public addresses still find each other's rooms.
+    kad.set_mode(Some(kad::Mode::Server));
+    let mdns = if mdns_on {
+        Some(mdns::tokio::Behaviour::new(
+            mdns::Config::default(),
+            peer_id,
+        )?)
+    } else {
+        None
+    };
+    Ok(Behaviour {
+        limits: connection_limits::Behaviour::new(
+            ConnectionLimits::default()
+                .with_max_established(Some(max_connections))
+                .with_max_established_per_peer(Some(4)),
+        ),
+        blocked: allow_block_list::Behaviour::default(),
+        identify: identify::Behaviour::new(identify::Config::new(
+            "/swarmseed/1.0.0".into(),
+            key.public(),
+        )),
+        ping: ping::Behaviour::default(),
+        kad,
+        gossipsub,
+        mdns: mdns.into(),
+        stream: libp2p_stream::Behaviour::new(),
+    })
+}

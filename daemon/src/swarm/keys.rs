@@ -1,0 +1,138 @@
+//! The node's identity key and WebRTC certificate, kept in `data_dir` with
+//! mode 0600 so the peer id and the `/certhash/` stay the same across
+//! restarts. A key file others can read is refused.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use libp2p::identity::Keypair;
+use libp2p_webrtc::tokio::Certificate;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`")]
+    Exposed { path: String, mode: u32 },
+    #[error("{path} does not hold a valid {what}")]
+    Invalid { path: String, what: &'static str },
+}
+
+pub const IDENTITY_FILE: &str = "identity.key";
+pub const CERT_FILE: &str = "webrtc-cert.pem";
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
+    move |source| KeyError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Reads a secret file, refusing it if group or others can read it.
+fn read_secret(path: &Path) -> Result<Option<Vec<u8>>, KeyError> {
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(path)(e)),
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(KeyError::Exposed {
+            path: path.display().to_string(),
+            mode,
+        });
+    }
+    fs::read(path).map(Some).map_err(io(path))
+}
+
+/// Writes a secret file with mode 0600, atomically.
+pub fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io(&tmp))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(io(&tmp))?;
+    fs::rename(&tmp, path).map_err(io(path))
+}
+
+pub fn load_or_create_identity(data_dir: &Path) -> Result<Keypair, KeyError> {
+    let path = data_dir.join(IDENTITY_FILE);
+    let invalid = || KeyError::Invalid {
+        path: path.display().to_string(),
+        what: "libp2p identity key",
+    };
+    if let Some(bytes) = read_secret(&path)? {
+        return Keypair::from_protobuf_encoding(&bytes).map_err(|_| invalid());
+    }
+    let key = Keypair::generate_ed25519();
+    write_secret(&path, &key.to_protobuf_encoding().map_err(|_| invalid())?)?;
+    Ok(key)
+}
+
+pub fn load_or_create_certificate(data_dir: &Path) -> Result<Certificate, KeyError> {
+    let path = data_dir.join(CERT_FILE);
+    let invalid = || KeyError::Invalid {
+        path: path.display().to_string(),
+        what: "WebRTC certificate",
+    };
+    if let Some(bytes) = read_secret(&path)? {
+        let pem = String::from_utf8(bytes).map_err(|_| invalid())?;
+        return Certificate::from_pem(&pem).map_err(|_| invalid());
+    }
+    let cert = Certificate::generate(&mut rand::rng()).map_err(|_| invalid())?;
+    write_secret(&path, cert.serialize_pem().as_bytes())?;
+    Ok(cert)
+}
+
+/// The API token for mutating HTTP requests, created at first start.
+pub fn load_or_create_token(data_dir: &Path) -> Result<String, KeyError> {
+    let path = data_dir.join("api.token");
+    if let Some(bytes) = read_secret(&path)? {
+        let token = String::from_utf8_lossy(&bytes).trim().to_owned();
+        if token.len() >= 16 {
+            return Ok(token);
+        }
+    }
+    let token: String = (0..32)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect();
+    write_secret(&path, token.as_bytes())?;
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_persist_and_exposed_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = load_or_create_identity(dir.path()).unwrap();
+        let b = load_or_create_identity(dir.path()).unwrap();
+        assert_eq!(a.public().to_peer_id(), b.public().to_peer_id());
+        let c1 = load_or_create_certificate(dir.path()).unwrap();
+        let c2 = load_or_create_certificate(dir.path()).unwrap();
+        assert_eq!(c1.fingerprint(), c2.fingerprint());
+        let path = dir.path().join(IDENTITY_FILE);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            load_or_create_identity(dir.path()),
+            Err(KeyError::Exposed { .. })
+        ));
+    }
+}

@@ -1,0 +1,131 @@
+//! Node and video endpoints: `/api/v1/node`, `/api/v1/videos`.
+
+use std::future::Future;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::GatewayState;
+use crate::error::ApiError;
+use crate::hls::paths::parse_upstream;
+use crate::source::SegmentSource;
+
+/// `GET /api/v1/node`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub peer_id: String,
+    /// Every listen address with `/p2p/<peer id>`, the browser-dialable
+    /// `/webrtc-direct/certhash/…` among them.
+    pub addrs: Vec<String>,
+}
+
+/// One seeded video in `GET /api/v1/videos`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct VideoStatus {
+    pub id: String,
+    pub url: String,
+    pub segments_total: u64,
+    pub segments_stored: u64,
+    /// `fetching`, `complete` or `failed`.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedRequest {
+    pub url: String,
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+/// What the daemon offers beyond bytes. The defaults describe a node with no swarm.
+pub trait NodeApi: Send + Sync + 'static {
+    fn node_info(&self) -> impl Future<Output = Option<NodeInfo>> + Send {
+        async { None }
+    }
+    fn videos(&self) -> Vec<VideoStatus> {
+        Vec::new()
+    }
+    /// Starts seeding; the error is shown to the client.
+    fn seed(
+        &self,
+        url: Url,
+        id: Option<String>,
+    ) -> impl Future<Output = Result<VideoStatus, String>> + Send {
+        let _ = (url, id);
+        async { Err("this node does not seed".to_owned()) }
+    }
+    /// The video's CID map as JSON, if this node has one.
+    fn cidmap(&self, id: &str) -> impl Future<Output = Option<Bytes>> + Send {
+        let _ = id;
+        async { None }
+    }
+}
+
+/// Mutating requests carry `Authorization: Bearer <data_dir/api.token>`.
+pub(crate) fn authorize<S>(state: &GatewayState<S>, headers: &HeaderMap) -> Result<(), ApiError> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match (&state.api_token, given) {
+        (Some(token), Some(given)) if constant_time_eq(token.as_bytes(), given.as_bytes()) => {
+            Ok(())
+        }
+        _ => Err(ApiError::Unauthorized),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub async fn node<S: SegmentSource + NodeApi>(
+    State(state): State<GatewayState<S>>,
+) -> Result<Json<NodeInfo>, ApiError> {
+    state
+        .source
+        .node_info()
+        .await
+        .map(Json)
+        .ok_or(ApiError::NotFound)
+}
+
+pub async fn videos<S: SegmentSource + NodeApi>(
+    State(state): State<GatewayState<S>>,
+) -> Json<Vec<VideoStatus>> {
+    Json(state.source.videos())
+}
+
+pub async fn seed<S: SegmentSource + NodeApi>(
+    State(state): State<GatewayState<S>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let req: SeedRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("expected {{\"url\": …, \"id\"?: …}}: {e}")))?;
+    let url = parse_upstream(&req.url)?;
+    let status = state
+        .source
+        .seed(url, req.id)
+        .await
+        .map_err(ApiError::BadRequest)?;
+    Ok((StatusCode::ACCEPTED, Json(status)).into_response())
+}
+
+pub async fn cidmap<S: SegmentSource + NodeApi>(
+    State(state): State<GatewayState<S>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let map = state.source.cidmap(&id).await.ok_or(ApiError::NotFound)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], map).into_response())
+}
