@@ -139,30 +139,34 @@ impl PeerFetcher {
         let candidates = peers.lock().unwrap_or_else(|p| p.into_inner()).clone();
         for i in 0..candidates.len() {
             let peer = candidates[(start + i) % candidates.len()];
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(PeerError::Deadline);
-            }
-            match fetch_block(
-                &self.swarm,
-                peer,
-                &cid,
-                self.limits.max_block,
-                left.min(self.limits.block_timeout),
-            )
-            .await
-            {
-                Ok(data) => return Ok(data),
-                Err(FetchError::Lied) => {
-                    self.swarm
-                        .penalize(peer, "sent bytes that fail their CID")
-                        .await;
-                    peers
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .retain(|p| *p != peer);
+            // A stream can die with a connection the peer replaced; one more try
+            // opens a stream on the connection that remains.
+            for attempt in 0..2 {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(PeerError::Deadline);
                 }
-                Err(e) => debug!(%peer, cid = %cid, error = %e, "peer did not deliver block"),
+                let timeout = left.min(self.limits.block_timeout);
+                match fetch_block(&self.swarm, peer, &cid, self.limits.max_block, timeout).await {
+                    Ok(data) => return Ok(data),
+                    Err(FetchError::Lied) => {
+                        self.swarm
+                            .penalize(peer, "sent bytes that fail their CID")
+                            .await;
+                        peers
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .retain(|p| *p != peer);
+                        break;
+                    }
+                    Err(e @ (FetchError::Wire(_) | FetchError::Open(_))) if attempt == 0 => {
+                        debug!(%peer, cid = %cid, error = %e, "block stream failed; trying again");
+                    }
+                    Err(e) => {
+                        debug!(%peer, cid = %cid, error = %e, "peer did not deliver block");
+                        break;
+                    }
+                }
             }
         }
         Err(PeerError::NoPeer(cid))

@@ -96,7 +96,54 @@ impl LiveCache {
 }
 
 impl Inner {
+    /// A playlist, as fresh as its kind needs. Playing a master playlist
+    /// joins the video's room and takes up the CID map it names, if any.
     pub(crate) async fn playlist(
+        self: &std::sync::Arc<Self>,
+        url: &Url,
+    ) -> Result<Playlist, SourceError> {
+        let playlist = self.playlist_body(url).await?;
+        if let Some(p2p) = &self.p2p
+            && kind(&playlist.body) == Kind::Master
+        {
+            let video = crate::video::video_id(url);
+            if p2p.rooms.touch(&video).await {
+                self.origin_map(&playlist).await;
+                p2p.rooms.wait_for_map(&video, p2p.timeout).await;
+            }
+        }
+        Ok(playlist)
+    }
+
+    /// `EXT-X-SESSION-DATA:DATA-ID="io.swarmseed.cidmap"`: a map served by
+    /// the origin itself is trusted as the origin is.
+    async fn origin_map(&self, master: &Playlist) {
+        let Ok(refs) = gateway::references(&master.body, &master.base) else {
+            return;
+        };
+        for (id, url) in refs.session_data {
+            if id != crate::cidmap::SESSION_DATA_ID {
+                continue;
+            }
+            let map = match self.cdn.get(&url, None, self.limits.playlist_bytes).await {
+                Ok(f) => crate::cidmap::CidMap::from_json(&f.body),
+                Err(e) => {
+                    warn!(url = %url, error = %e, "CID map named by the playlist is unavailable");
+                    continue;
+                }
+            };
+            match map {
+                Ok(map) if map.signature.is_none() || map.verify().is_ok() => {
+                    debug!(url = %url, segments = map.segment_count(), "trusting the origin's CID map");
+                    self.trust.add_map(map);
+                }
+                Ok(_) => warn!(url = %url, "the origin's CID map fails its signature"),
+                Err(e) => warn!(url = %url, error = %e, "the origin's CID map is malformed"),
+            }
+        }
+    }
+
+    async fn playlist_body(
         self: &std::sync::Arc<Self>,
         url: &Url,
     ) -> Result<Playlist, SourceError> {

@@ -53,6 +53,8 @@ pub struct Rooms {
     /// Maps we hold whole and can announce, by video.
     held: Mutex<HashMap<String, RoomMessage>>,
     last_announce: Mutex<HashMap<String, Instant>>,
+    /// Rooms with an announcement scheduled.
+    delayed: Mutex<HashSet<String>>,
     map_arrived: Notify,
 }
 
@@ -72,6 +74,7 @@ impl Rooms {
             seeding: Mutex::default(),
             held: Mutex::default(),
             last_announce: Mutex::default(),
+            delayed: Mutex::default(),
             map_arrived: Notify::new(),
         }
     }
@@ -160,21 +163,43 @@ impl Rooms {
         }
     }
 
-    async fn announce_held(&self, video: &str) {
+    /// Announces the map we hold for `video`. Bursts of new members get one
+    /// announcement at the end of the burst rather than one each.
+    async fn announce_held(self: &Arc<Self>, video: &str) {
+        let Some(message) = self
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(video)
+            .cloned()
+        else {
+            return;
+        };
         let recent = self
             .last_announce
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(video)
             .is_some_and(|t| t.elapsed() < ANNOUNCE_GAP);
-        let held = self
-            .held
+        if !recent {
+            return self.announce(video, message).await;
+        }
+        if self
+            .delayed
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(video)
-            .cloned();
-        if let (false, Some(message)) = (recent, held) {
-            self.announce(video, message).await;
+            .insert(video.to_owned())
+        {
+            let me = self.clone();
+            let video = video.to_owned();
+            tokio::spawn(async move {
+                tokio::time::sleep(ANNOUNCE_GAP).await;
+                me.delayed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&video);
+                me.announce(&video, message).await;
+            });
         }
     }
 
@@ -273,7 +298,7 @@ impl Rooms {
     }
 
     /// Leaves rooms unused for a while, and reminds rooms of our maps.
-    async fn sweep(&self) {
+    async fn sweep(self: &Arc<Self>) {
         let seeding = self
             .seeding
             .lock()

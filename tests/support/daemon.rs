@@ -21,12 +21,30 @@ impl Daemon {
     }
 
     pub async fn start_with_env(home: &Path, gateway_extra: &str, env: &[(&str, &str)]) -> Daemon {
+        Self::start_full(home, gateway_extra, "listen = []\n", env).await
+    }
+
+    /// A daemon in the swarm: `p2p_extra` is TOML for the `[p2p]` table
+    /// (listeners on loopback are added).
+    pub async fn start_p2p(home: &Path, gateway_extra: &str, p2p_extra: &str) -> Daemon {
+        let p2p = format!(
+            "listen = [\"/ip4/127.0.0.1/tcp/0\", \"/ip4/127.0.0.1/udp/0/webrtc-direct\"]\n{p2p_extra}\n"
+        );
+        Self::start_full(home, gateway_extra, &p2p, &[]).await
+    }
+
+    pub async fn start_full(
+        home: &Path,
+        gateway_extra: &str,
+        p2p: &str,
+        env: &[(&str, &str)],
+    ) -> Daemon {
         std::fs::create_dir_all(home).unwrap();
         let config = home.join("config.toml");
         std::fs::write(
             &config,
             format!(
-                "data_dir = {data:?}\n[gateway]\nlisten = \"127.0.0.1:0\"\n{gateway_extra}\n[p2p]\nlisten = []\nmdns = false\n",
+                "data_dir = {data:?}\n[gateway]\nlisten = \"127.0.0.1:0\"\n{gateway_extra}\n[p2p]\nmdns = false\n{p2p}",
                 data = home.join("data")
             ),
         )
@@ -119,6 +137,94 @@ impl Daemon {
 
     pub async fn healthy(&self) -> bool {
         matches!(reqwest::get(self.url("/api/v1/health")).await, Ok(r) if r.status().is_success())
+    }
+
+    /// `GET /api/v1/node` once the node listens: (peer id, addresses).
+    pub async fn node(&self) -> (String, Vec<String>) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let info: serde_json::Value = reqwest::get(self.url("/api/v1/node"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let addrs: Vec<String> = info["addrs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_owned())
+                .collect();
+            if addrs.iter().any(|a| a.contains("/tcp/")) {
+                return (info["peer_id"].as_str().unwrap().to_owned(), addrs);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node never listened:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The node's TCP address, with `/p2p/`.
+    pub async fn tcp_addr(&self) -> String {
+        self.node()
+            .await
+            .1
+            .into_iter()
+            .find(|a| a.contains("/tcp/"))
+            .unwrap()
+    }
+
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.home.join("data/api.token"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    /// `POST /api/v1/videos`, then waits until the video is seeded.
+    pub async fn seed(&self, url: &str) -> serde_json::Value {
+        let client = reqwest::Client::new();
+        let r = client
+            .post(self.url("/api/v1/videos"))
+            .bearer_auth(self.token())
+            .json(&serde_json::json!({ "url": url }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+        let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        self.wait_seeded(&id).await
+    }
+
+    pub async fn wait_seeded(&self, id: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let videos: serde_json::Value = reqwest::get(self.url("/api/v1/videos"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if let Some(v) = videos.as_array().unwrap().iter().find(|v| v["id"] == id) {
+                match v["state"].as_str().unwrap() {
+                    "complete" => return v.clone(),
+                    "failed" => panic!("seeding failed: {v}\n{}", self.log()),
+                    _ => {}
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "seeding never finished:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// SIGKILL: no chance to flush anything.

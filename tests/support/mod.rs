@@ -4,6 +4,7 @@
 pub mod cdn;
 pub mod daemon;
 pub mod hls;
+pub mod peer;
 
 use std::path::PathBuf;
 use std::time::Duration;

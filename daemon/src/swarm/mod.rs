@@ -114,6 +114,11 @@ impl Swarm {
         rx.await.unwrap_or((self.peer_id, Vec::new()))
     }
 
+    /// Opens and accepts streams of custom protocols (the block protocol).
+    pub fn control(&self) -> libp2p_stream::Control {
+        self.control.clone()
+    }
+
     pub fn peers_connected(&self) -> u64 {
         self.peers.load(Ordering::Relaxed)
     }

@@ -273,7 +273,12 @@ impl Node {
                 info,
                 ..
             })) => {
-                for addr in info.listen_addrs {
+                // WebRTC-direct is for browsers; daemons reach each other over TCP and QUIC.
+                for addr in info
+                    .listen_addrs
+                    .into_iter()
+                    .filter(|a| !is_browser_transport(a))
+                {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                 }
             }
@@ -343,6 +348,15 @@ impl Node {
             _ => {}
         }
     }
+}
+
+fn is_browser_transport(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| {
+        matches!(
+            p,
+            Protocol::WebRTCDirect | Protocol::WebRTC | Protocol::Certhash(_)
+        )
+    })
 }
 
 /// Rooms are quiet most of the time; default scoring would punish that.

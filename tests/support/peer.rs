@@ -1,0 +1,94 @@
+//! A misbehaving peer built from the project's own swarm and block-protocol
+//! code: it joins rooms like a daemon, then lies or stalls when asked for blocks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{AsyncWriteExt, StreamExt};
+use gateway::Telemetry;
+use swarmseed::swarm::wire::{self, PROTOCOL, Status};
+use swarmseed::swarm::{Swarm, SwarmSettings, keys};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone, Copy, PartialEq)]
+pub enum Misbehaviour {
+    /// Answers every block request with bytes that fail the CID.
+    Liar,
+    /// Reads the request and never answers.
+    Staller,
+}
+
+pub struct TestPeer {
+    pub swarm: Swarm,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl TestPeer {
+    pub async fn start(mode: Misbehaviour) -> TestPeer {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        let key = keys::load_or_create_identity(dir.path()).unwrap();
+        let cert = keys::load_or_create_certificate(dir.path()).unwrap();
+        let (events, mut rx) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move { while rx.recv().await.is_some() {} });
+        let shutdown = CancellationToken::new();
+        let settings = SwarmSettings {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            bootstrap: Vec::new(),
+            mdns: false,
+            max_connections: 64,
+        };
+        let (swarm, _task) = swarmseed::swarm::start(
+            key,
+            cert,
+            settings,
+            Arc::new(Telemetry::new()),
+            events,
+            shutdown.clone(),
+        )
+        .unwrap();
+        let mut incoming = swarm.control().accept(PROTOCOL).unwrap();
+        tokio::spawn(async move {
+            while let Some((_, mut stream)) = incoming.next().await {
+                tokio::spawn(async move {
+                    if wire::read_request(&mut stream).await.is_err() {
+                        return;
+                    }
+                    match mode {
+                        Misbehaviour::Liar => {
+                            let _ =
+                                wire::write_response(&mut stream, Status::Ok, &[0x47; 1000]).await;
+                            let _ = stream.close().await;
+                        }
+                        Misbehaviour::Staller => {
+                            tokio::time::sleep(Duration::from_secs(3600)).await
+                        }
+                    }
+                });
+            }
+        });
+        TestPeer {
+            swarm,
+            shutdown,
+            _dir: dir,
+        }
+    }
+
+    pub async fn tcp_addr(&self) -> String {
+        for _ in 0..200 {
+            let (_, addrs) = self.swarm.info().await;
+            if let Some(a) = addrs.iter().find(|a| a.to_string().contains("/tcp/")) {
+                return a.to_string();
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("test peer never listened");
+    }
+}
+
+impl Drop for TestPeer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}

@@ -1,0 +1,330 @@
+//! The swarm end to end: real `swarmseed` processes on loopback, a real
+//! CDN that counts what it sends, and peers that lie or stall.
+
+mod support;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+use support::cdn::TestCdn;
+use support::daemon::Daemon;
+use support::peer::{Misbehaviour, TestPeer};
+use support::{FIXTURES, TEST_TIMEOUT, client, fixtures, hls};
+
+/// Viewers wait this long for a trusted map when they open a video.
+const VIEWER: &str = "p2p_timeout_ms = 5000\n";
+
+fn p2p(bootstrap: &[&str], trusted: &[&str]) -> String {
+    let list = |v: &[&str]| {
+        v.iter()
+            .map(|s| format!("{s:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "bootstrap = [{}]\ntrusted_publishers = [{}]\n",
+        list(bootstrap),
+        list(trusted)
+    )
+}
+
+/// Plays every object of the fixtures through `daemon`, byte-exact.
+/// Returns the bytes of each distinct object.
+async fn play(daemon: &Daemon, cdn: &TestCdn, names: &[&str]) -> u64 {
+    let client = client();
+    let gateway = format!("http://{}", daemon.addr);
+    let mut seen = HashSet::new();
+    let mut distinct = 0;
+    for name in names {
+        let master = format!("{name}/master.m3u8");
+        let list = hls::objects(
+            &client,
+            &gateway,
+            &daemon.hls(&cdn.url(&master)),
+            &fixtures().join(&master),
+        )
+        .await;
+        hls::assert_byte_exact(&client, &gateway, &list).await;
+        for o in list {
+            if seen.insert(o.path) {
+                distinct += o.expected.len() as u64;
+            }
+        }
+    }
+    distinct
+}
+
+async fn stat(daemon: &Daemon, name: &str) -> u64 {
+    daemon.stats().await[name].as_u64().unwrap()
+}
+
+fn home(work: &Path, name: &str) -> std::path::PathBuf {
+    work.join(name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_seeder_feeds_three_trusting_viewers_and_the_cdn_sends_one_copy() {
+    tokio::time::timeout(TEST_TIMEOUT * 2, async {
+        let work = support::workdir();
+        let cdn = TestCdn::start(&fixtures()).await;
+        let seeder = Daemon::start_p2p(&home(work.path(), "seeder"), "", "").await;
+        for name in FIXTURES {
+            seeder.seed(&cdn.url(&format!("{name}/master.m3u8"))).await;
+        }
+        let one_copy = cdn.media_bytes_sent();
+        assert!(one_copy > 1_000_000);
+        let (seeder_id, _) = seeder.node().await;
+        let seeder_addr = seeder.tcp_addr().await;
+
+        let trusted = p2p(&[&seeder_addr], &[&seeder_id]);
+        let mut viewers = Vec::new();
+        for i in 0..3 {
+            viewers.push(
+                Daemon::start_p2p(&home(work.path(), &format!("viewer{i}")), VIEWER, &trusted)
+                    .await,
+            );
+        }
+        for v in &viewers {
+            let distinct = play(v, &cdn, &FIXTURES).await;
+            assert_eq!(
+                distinct, one_copy,
+                "the fixtures' objects are what the seeder fetched"
+            );
+        }
+        // The CDN's own count: viewers fetched no segment bytes from it.
+        assert_eq!(
+            cdn.media_bytes_sent(),
+            one_copy,
+            "segment bytes from the CDN beyond the seeder's copy"
+        );
+        for v in &viewers {
+            let s = v.stats().await;
+            assert!(s["bytes_from_p2p"].as_u64().unwrap() >= one_copy, "{s}");
+            assert!(s["p2p_ratio"].as_f64().unwrap() > 0.9, "{s}");
+            assert!(s["peers_connected"].as_u64().unwrap() >= 1, "{s}");
+        }
+        assert!(stat(&seeder, "bytes_uploaded").await >= one_copy);
+        let map: serde_json::Value = reqwest::get(viewers[0].url(&format!(
+            "/api/v1/videos/{}/cidmap",
+            swarmseed::video::video_id(&cdn.url("ts/master.m3u8").parse().unwrap())
+        )))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(
+            map["publisher"],
+            seeder_id.as_str(),
+            "viewers pass the seeder's signed map on"
+        );
+
+        // Without a trusted publisher, every segment comes from the CDN.
+        let untrusting = Daemon::start_p2p(
+            &home(work.path(), "untrusting"),
+            VIEWER,
+            &p2p(&[&seeder_addr], &[]),
+        )
+        .await;
+        let before = cdn.media_bytes_sent();
+        play(&untrusting, &cdn, &FIXTURES).await;
+        assert_eq!(
+            cdn.media_bytes_sent() - before,
+            one_copy,
+            "one full copy from the CDN"
+        );
+        assert_eq!(stat(&untrusting, "bytes_from_p2p").await, 0);
+        assert!(untrusting.log().contains("no trusted CID"));
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// A seeder hands its map to a viewer, then goes away, leaving only `peer`
+/// in the room. Returns the viewer and the seeded fixture's objects.
+async fn viewer_left_with(work: &Path, cdn: &TestCdn, peer: &TestPeer) -> Daemon {
+    let mut seeder = Daemon::start_p2p(&home(work, "seeder"), "", "").await;
+    let master = cdn.url("ts/master.m3u8");
+    seeder.seed(&master).await;
+    let (seeder_id, _) = seeder.node().await;
+    let video = swarmseed::video::video_id(&master.parse().unwrap());
+    peer.swarm.join(&video).await;
+    let viewer = Daemon::start_p2p(
+        &home(work, "viewer"),
+        "p2p_timeout_ms = 2000\n",
+        &format!(
+            "{}block_timeout_ms = 1000\n",
+            p2p(
+                &[&seeder.tcp_addr().await, &peer.tcp_addr().await],
+                &[&seeder_id]
+            )
+        ),
+    )
+    .await;
+    // Opening the video brings the map; then the seeder leaves.
+    reqwest::get(viewer.hls(&master)).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while reqwest::get(viewer.url(&format!("/api/v1/videos/{video}/cidmap")))
+        .await
+        .unwrap()
+        .status()
+        != 200
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no map:\n{}",
+            viewer.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seeder.terminate().success());
+    viewer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_peer_is_disconnected_and_its_bytes_never_reach_the_player() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let cdn = TestCdn::start(&fixtures()).await;
+        let liar = TestPeer::start(Misbehaviour::Liar).await;
+        let viewer = viewer_left_with(work.path(), &cdn, &liar).await;
+        let before = cdn.media_bytes_sent();
+        let distinct = play(&viewer, &cdn, &["ts"]).await;
+        assert_eq!(
+            cdn.media_bytes_sent() - before,
+            distinct,
+            "every segment came from the CDN"
+        );
+        assert_eq!(
+            stat(&viewer, "bytes_from_p2p").await,
+            0,
+            "nothing from the liar was accepted"
+        );
+        assert!(viewer.log().contains("blocking peer"), "{}", viewer.log());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while liar.swarm.peers_connected() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the liar is still connected"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(viewer.healthy().await);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalling_peer_costs_at_most_the_p2p_timeout() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let cdn = TestCdn::start(&fixtures()).await;
+        let staller = TestPeer::start(Misbehaviour::Staller).await;
+        let viewer = viewer_left_with(work.path(), &cdn, &staller).await;
+        let before = cdn.media_bytes_sent();
+        let distinct = play(&viewer, &cdn, &["ts"]).await;
+        assert_eq!(
+            cdn.media_bytes_sent() - before,
+            distinct,
+            "every segment came from the CDN"
+        );
+        assert!(
+            viewer.log().contains("peers did not deliver in time"),
+            "{}",
+            viewer.log()
+        );
+        assert!(viewer.healthy().await);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_that_share_only_a_dht_node_meet_in_the_room() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let cdn = TestCdn::start(&fixtures()).await;
+        let hub = Daemon::start_p2p(&home(work.path(), "hub"), "", "").await;
+        let hub_addr = hub.tcp_addr().await;
+        let seeder =
+            Daemon::start_p2p(&home(work.path(), "seeder"), "", &p2p(&[&hub_addr], &[])).await;
+        seeder.seed(&cdn.url("fmp4/master.m3u8")).await;
+        let one_copy = cdn.media_bytes_sent();
+        let (seeder_id, _) = seeder.node().await;
+        let viewer = Daemon::start_p2p(
+            &home(work.path(), "viewer"),
+            VIEWER,
+            &p2p(&[&hub_addr], &[&seeder_id]),
+        )
+        .await;
+        play(&viewer, &cdn, &["fmp4"]).await;
+        assert_eq!(
+            cdn.media_bytes_sent(),
+            one_copy,
+            "the viewer found the seeder and took every segment from it"
+        );
+        assert!(stat(&viewer, "bytes_from_p2p").await >= one_copy);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_certhash_and_seeded_videos_survive_a_restart() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let cdn = TestCdn::start(&fixtures()).await;
+        let h = home(work.path(), "node");
+        let mut node = Daemon::start_p2p(&h, "", "").await;
+        let seeded = node.seed(&cdn.url("byterange/master.m3u8")).await;
+        let (id, addrs) = node.node().await;
+        let certhash = |addrs: &[String]| {
+            let a = addrs
+                .iter()
+                .find(|a| a.contains("/webrtc-direct/"))
+                .expect("a webrtc-direct address")
+                .clone();
+            a[a.find("/certhash/").unwrap()..a.find("/p2p/").unwrap()].to_owned()
+        };
+        let hash = certhash(&addrs);
+        let key = std::fs::metadata(h.join("data/identity.key")).unwrap();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&key.permissions()) & 0o777,
+            0o600
+        );
+        assert!(node.terminate().success());
+        cdn.stop().await;
+
+        let node = Daemon::start_p2p(&h, "", "").await;
+        let (id2, addrs2) = node.node().await;
+        assert_eq!(id, id2, "same peer id");
+        assert_eq!(hash, certhash(&addrs2), "same certhash");
+        let again = node.wait_seeded(seeded["id"].as_str().unwrap()).await;
+        assert_eq!(
+            again["segments_stored"], seeded["segments_total"],
+            "seeded again from the store, CDN down"
+        );
+        assert_eq!(stat(&node, "bytes_from_cdn").await, 0);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exposed_identity_key_is_refused() {
+    let work = support::workdir();
+    let h = home(work.path(), "node");
+    let mut node = Daemon::start_p2p(&h, "", "").await;
+    assert!(node.terminate().success());
+    let key = h.join("data/identity.key");
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let out = std::process::Command::new(support::daemon::BIN)
+        .args(["run", "--config"])
+        .arg(h.join("config.toml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"));
+}
