@@ -16,6 +16,8 @@ pub enum Misbehaviour {
     Liar,
     /// Reads the request and never answers.
     Staller,
+    /// Serves nothing: a client that only asks.
+    Client,
 }
 
 pub struct TestPeer {
@@ -26,6 +28,11 @@ pub struct TestPeer {
 
 impl TestPeer {
     pub async fn start(mode: Misbehaviour) -> TestPeer {
+        Self::start_with(mode, &[]).await
+    }
+
+    /// A peer that dials `bootstrap` (multiaddrs with `/p2p/`) at start.
+    pub async fn start_with(mode: Misbehaviour, bootstrap: &[String]) -> TestPeer {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let key = keys::load_or_create_identity(dir.path()).unwrap();
@@ -35,7 +42,7 @@ impl TestPeer {
         let shutdown = CancellationToken::new();
         let settings = SwarmSettings {
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-            bootstrap: Vec::new(),
+            bootstrap: bootstrap.iter().map(|a| a.parse().unwrap()).collect(),
             mdns: false,
             max_connections: 64,
         };
@@ -56,6 +63,7 @@ impl TestPeer {
                         return;
                     }
                     match mode {
+                        Misbehaviour::Client => {}
                         Misbehaviour::Liar => {
                             let _ =
                                 wire::write_response(&mut stream, Status::Ok, &[0x47; 1000]).await;
