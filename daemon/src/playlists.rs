@@ -108,7 +108,7 @@ impl Inner {
         {
             let video = crate::video::video_id(url);
             if p2p.rooms.touch(&video).await {
-                self.origin_map(&playlist).await;
+                self.origin_map(&playlist, &video).await;
                 p2p.rooms.wait_for_map(&video, p2p.timeout).await;
             }
         }
@@ -117,7 +117,7 @@ impl Inner {
 
     /// `EXT-X-SESSION-DATA:DATA-ID="io.swarmseed.cidmap"`: a map served by
     /// the origin itself is trusted as the origin is.
-    async fn origin_map(&self, master: &Playlist) {
+    async fn origin_map(&self, master: &Playlist, video: &str) {
         let Ok(refs) = gateway::references(&master.body, &master.base) else {
             return;
         };
@@ -133,7 +133,9 @@ impl Inner {
                 }
             };
             match map {
-                Ok(map) if map.signature.is_none() || map.verify().is_ok() => {
+                Ok(mut map) if map.signature.is_none() || map.verify().is_ok() => {
+                    // The origin names the map for this video, whatever id it was made under.
+                    map.video = video.to_owned();
                     debug!(url = %url, segments = map.segment_count(), "trusting the origin's CID map");
                     self.trust.add_map(map);
                 }

@@ -76,12 +76,13 @@ impl TestCdn {
             .store(d.as_millis() as u64, Ordering::Relaxed);
     }
 
-    /// Body bytes sent for paths not ending in `.m3u8`: segments and init sections.
+    /// Body bytes sent for segments and init sections: every path but
+    /// playlists (`.m3u8`) and CID maps (`.json`).
     pub fn media_bytes_sent(&self) -> u64 {
         let bytes = self.counts.bytes.lock().unwrap();
         bytes
             .iter()
-            .filter(|(p, _)| !p.ends_with(".m3u8"))
+            .filter(|(p, _)| !p.ends_with(".m3u8") && !p.ends_with(".json"))
             .map(|(_, n)| n)
             .sum()
     }
