@@ -196,3 +196,82 @@ async fn a_cid_map_served_by_the_origin_lets_viewers_use_peers() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_named_by_cid_come_from_peers() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let origin = work.path().join("origin");
+        std::fs::create_dir_all(origin.join("ipfs")).unwrap();
+        std::fs::create_dir_all(origin.join("v")).unwrap();
+        // The origin also serves each segment under /ipfs/CID, as an IPFS HTTP gateway would.
+        let (mut by_path, mut by_scheme) = (String::new(), String::new());
+        for i in 0..6 {
+            let file = fixtures().join(format!("ts/v0/seg_{i:03}.ts"));
+            let out = Command::new(BIN).arg("cid").arg(&file).output().unwrap();
+            let cid = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+            std::fs::copy(&file, origin.join("ipfs").join(&cid)).unwrap();
+            by_path.push_str(&format!("#EXTINF:2,\n../ipfs/{cid}\n"));
+            by_scheme.push_str(&format!("#EXTINF:2,\nipfs://{cid}\n"));
+        }
+        let head = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-PLAYLIST-TYPE:VOD\n";
+        std::fs::write(
+            origin.join("v/by-path.m3u8"),
+            format!("{head}{by_path}#EXT-X-ENDLIST\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            origin.join("v/by-scheme.m3u8"),
+            format!("{head}{by_scheme}#EXT-X-ENDLIST\n"),
+        )
+        .unwrap();
+        let cdn = TestCdn::start(&origin).await;
+        let fixtures_cdn = TestCdn::start(&fixtures()).await;
+
+        let holder = Daemon::start_p2p(&work.path().join("holder"), "", "").await;
+        holder.seed(&fixtures_cdn.url("ts/master.m3u8")).await;
+        let viewer = Daemon::start_p2p(
+            &work.path().join("viewer"),
+            "",
+            &format!("bootstrap = [{:?}]\n", holder.tcp_addr().await),
+        )
+        .await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while viewer.stats().await["peers_connected"] == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "viewer never connected"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let c = client();
+        for name in ["by-path", "by-scheme"] {
+            let text = c
+                .get(viewer.hls(&cdn.url(&format!("v/{name}.m3u8"))))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let paths: Vec<&str> = text
+                .lines()
+                .filter(|l| l.starts_with("/hls/seg/"))
+                .collect();
+            assert_eq!(paths.len(), 6, "{text}");
+            for (i, path) in paths.iter().enumerate() {
+                let got = c.get(viewer.url(path)).send().await.unwrap();
+                assert_eq!(got.status(), 200, "{name} {i}");
+                let want = std::fs::read(fixtures().join(format!("ts/v0/seg_{i:03}.ts"))).unwrap();
+                assert!(got.bytes().await.unwrap() == want, "{name} segment {i}");
+            }
+        }
+        assert_eq!(
+            cdn.media_bytes_sent(),
+            0,
+            "every CID-named segment came from the peer"
+        );
+    })
+    .await
+    .expect("test timed out");
+}

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use cid::Cid;
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use gateway::{
@@ -25,7 +26,7 @@ use crate::playlists::LiveCache;
 use crate::rooms::Rooms;
 use crate::store::Store;
 use crate::store::unixfs::{self, Dag};
-use crate::trust::{Trust, Trusted};
+use crate::trust::Trust;
 
 /// Bounds on what the origin may send.
 #[derive(Clone, Copy, Debug)]
@@ -156,57 +157,102 @@ impl Inner {
 
     /// Peers first when the CID is trusted and the room has members, then the CDN.
     async fn obtain(&self, key: &SegmentKey) -> Result<(Segment, Arc<Dag>), SourceError> {
+        let named = named_cid(&key.url);
+        if gateway::ipfs_cid(&key.url).is_some() {
+            // `ipfs://CID` has no CDN to fall back on.
+            let cid = named.ok_or(SourceError::Unreachable("malformed CID".into()))?;
+            let p2p = self
+                .p2p
+                .as_ref()
+                .ok_or(SourceError::Unreachable("no swarm".into()))?;
+            let deadline = Instant::now() + p2p.timeout;
+            return self
+                .via_peers(cid, None, None, p2p, deadline)
+                .await
+                .map_err(|reason| SourceError::Unreachable(format!("ipfs://{cid}: {reason}")));
+        }
         let trusted = self.trust.lookup(&key.to_string());
-        let reason = match (&trusted, &self.p2p) {
-            (Some(t), Some(p2p)) => {
-                match self.via_peers(t, p2p, Instant::now() + p2p.timeout).await {
+        let want = trusted.as_ref().map(|t| t.cid).or(named);
+        let reason = match (&trusted, named, &self.p2p) {
+            (Some(t), _, Some(p2p)) => {
+                match self
+                    .via_peers(
+                        t.cid,
+                        Some(t.size),
+                        Some(&t.video),
+                        p2p,
+                        Instant::now() + p2p.timeout,
+                    )
+                    .await
+                {
                     Ok(found) => return Ok(found),
                     Err(reason) => reason,
                 }
             }
-            (Some(_), None) => "no swarm",
-            (None, _) => "no trusted CID",
+            (None, Some(cid), Some(p2p)) => {
+                match self
+                    .via_peers(cid, None, None, p2p, Instant::now() + p2p.timeout)
+                    .await
+                {
+                    Ok(found) => return Ok(found),
+                    Err(reason) => reason,
+                }
+            }
+            (_, _, None) if want.is_some() => "no swarm",
+            _ => "no trusted CID",
         };
         let (seg, dag) = self.via_cdn(key, reason).await?;
-        if let Some(t) = trusted
-            && t.cid != dag.root
+        if let Some(cid) = want
+            && cid != dag.root
         {
-            warn!(segment = %key, trusted = %t.cid, cdn = %dag.root, "the CDN's bytes differ from the trusted map");
+            warn!(segment = %key, trusted = %cid, cdn = %dag.root, "the CDN's bytes differ from the trusted CID");
         }
         Ok((seg, dag))
     }
 
+    /// The file under `cid` from the video's room, or from any connected
+    /// peer for content named by CID alone.
     async fn via_peers(
         &self,
-        t: &Trusted,
+        cid: Cid,
+        size: Option<u64>,
+        video: Option<&str>,
         p2p: &P2p,
         deadline: Instant,
     ) -> Result<(Segment, Arc<Dag>), &'static str> {
-        let candidates = p2p.peers.swarm().room_peers(&t.video).await;
+        let swarm = p2p.peers.swarm();
+        let candidates = match video {
+            Some(v) => swarm.room_peers(v).await,
+            None => swarm.connected_peers().await,
+        };
         if candidates.is_empty() {
             return Err("no peers in the room");
         }
-        match p2p.peers.fetch(t.cid, t.size, candidates, deadline).await {
+        match p2p
+            .peers
+            .fetch(cid, size, self.limits.segment_bytes, candidates, deadline)
+            .await
+        {
             Ok(got) => {
                 Counters::add(
                     &self.telemetry.counters.bytes_from_p2p,
                     got.bytes.len() as u64,
                 );
-                debug!(cid = %t.cid, bytes = got.bytes.len(), "segment from peers");
+                debug!(cid = %cid, bytes = got.bytes.len(), "segment from peers");
                 let dag = Arc::new(Dag {
-                    root: t.cid,
+                    root: cid,
                     blocks: got.blocks,
                 });
                 let seg = Segment {
                     bytes: got.bytes,
                     content_type: None,
-                    cid: t.cid.to_string(),
+                    cid: cid.to_string(),
                     origin: Origin::Peers,
                 };
                 Ok((seg, dag))
             }
             Err(e) => {
-                debug!(cid = %t.cid, error = %e, "peers did not deliver");
+                debug!(cid = %cid, error = %e, "peers did not deliver");
                 Err("peers did not deliver in time")
             }
         }
@@ -272,7 +318,10 @@ impl Inner {
                 }
                 if !matches!(inner.store.get_segment(&key).await, Ok(Some(_))) {
                     let deadline = Instant::now() + p2p.timeout;
-                    if let Ok((seg, dag)) = inner.via_peers(&t, p2p, deadline).await {
+                    if let Ok((seg, dag)) = inner
+                        .via_peers(t.cid, Some(t.size), Some(&t.video), p2p, deadline)
+                        .await
+                    {
                         inner.keep(key.clone(), dag, seg.bytes, None).await;
                     }
                 }
@@ -288,6 +337,20 @@ impl Inner {
     pub(crate) fn count_cdn(&self, bytes: &Bytes) {
         Counters::add(&self.telemetry.counters.bytes_from_cdn, bytes.len() as u64);
     }
+}
+
+/// A CID the URL names: `ipfs://CID`, or `…/ipfs/CID` on any host (DESIGN §3).
+fn named_cid(url: &Url) -> Option<Cid> {
+    if let Some(host) = gateway::ipfs_cid(url) {
+        return Cid::try_from(host).ok();
+    }
+    let mut parts = url.path_segments()?;
+    while let Some(p) = parts.next() {
+        if p == "ipfs" {
+            return parts.next().and_then(|c| Cid::try_from(c).ok());
+        }
+    }
+    None
 }
 
 impl SegmentSource for Fetcher {

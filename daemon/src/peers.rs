@@ -55,14 +55,18 @@ impl PeerFetcher {
         &self.swarm
     }
 
-    /// Fetches the file under `root` (of `size` bytes) from `peers` by `deadline`.
+    /// Fetches the file under `root` from `peers` by `deadline`. Its size is
+    /// checked when known, and bounded by `max_size` when not.
     pub async fn fetch(
         &self,
         root: Cid,
-        size: u64,
+        size: Option<u64>,
+        max_size: u64,
         peers: Vec<PeerId>,
         deadline: Instant,
     ) -> Result<FromPeers, PeerError> {
+        let fits = |n: usize| size.map_or(n as u64 <= max_size, |s| n as u64 == s);
+        let size = size.unwrap_or(max_size);
         let peers = Arc::new(Mutex::new(peers));
         let first = self.block(root, &peers, 0, deadline).await?;
         let mut blocks = vec![Block {
@@ -70,7 +74,7 @@ impl PeerFetcher {
             data: first.clone(),
         }];
         if root.codec() == unixfs::RAW {
-            return if first.len() as u64 == size {
+            return if fits(first.len()) {
                 Ok(FromPeers {
                     bytes: first,
                     blocks,
@@ -110,11 +114,15 @@ impl PeerFetcher {
                 next.push((cid, data));
             }
             if raw {
-                let mut out = BytesMut::with_capacity(size as usize);
+                let total: usize = next.iter().map(|(_, d)| d.len()).sum();
+                if !fits(total) {
+                    return Err(PeerError::Malformed(root));
+                }
+                let mut out = BytesMut::with_capacity(total);
                 for (_, data) in &next {
                     out.extend_from_slice(data);
                 }
-                if out.len() as u64 != size {
+                if !fits(out.len()) {
                     return Err(PeerError::Malformed(root));
                 }
                 return Ok(FromPeers {

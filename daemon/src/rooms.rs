@@ -266,7 +266,13 @@ impl Rooms {
         }
         let got = match self
             .peers
-            .fetch(cid, size, vec![from], Instant::now() + MAP_FETCH_TIMEOUT)
+            .fetch(
+                cid,
+                Some(size),
+                size,
+                vec![from],
+                Instant::now() + MAP_FETCH_TIMEOUT,
+            )
             .await
         {
             Ok(got) => got,

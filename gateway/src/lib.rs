@@ -23,7 +23,7 @@ use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
-pub use hls::paths::{playlist_path, segment_path};
+pub use hls::paths::{ipfs_cid, playlist_path, segment_path};
 pub use hls::rewrite::{References, RewriteError, references, rewrite_playlist};
 pub use node::{NodeApi, NodeInfo, SeedRequest, VideoStatus};
 pub use source::{

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::GatewayState;
 use crate::error::ApiError;
-use crate::hls::paths::{decode_range, decode_token};
+use crate::hls::paths::{decode_range, decode_segment_token};
 use crate::range::{RangeReply, parse};
 use crate::source::{Origin, SegmentKey, SegmentSource};
 use crate::telemetry::Counters;
@@ -20,7 +20,7 @@ pub async fn segment<S: SegmentSource>(
 ) -> Result<Response, ApiError> {
     let key = SegmentKey {
         range: decode_range(&range)?,
-        url: decode_token(&token)?,
+        url: decode_segment_token(&token)?,
     };
     let seg = state.source.segment(&key).await?;
     let length = seg.bytes.len() as u64;

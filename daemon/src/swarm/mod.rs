@@ -45,6 +45,9 @@ pub(crate) enum Command {
         video: String,
         reply: oneshot::Sender<Vec<PeerId>>,
     },
+    ConnectedPeers {
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
     Penalize {
         peer: PeerId,
         reason: &'static str,
@@ -99,6 +102,13 @@ impl Swarm {
             reply,
         })
         .await;
+        rx.await.unwrap_or_default()
+    }
+
+    /// Every connected peer, for content named by CID alone.
+    pub async fn connected_peers(&self) -> Vec<PeerId> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::ConnectedPeers { reply }).await;
         rx.await.unwrap_or_default()
     }
 

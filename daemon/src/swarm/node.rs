@@ -195,6 +195,9 @@ impl Node {
                     .collect();
                 let _ = reply.send(peers);
             }
+            Command::ConnectedPeers { reply } => {
+                let _ = reply.send(self.swarm.connected_peers().copied().collect());
+            }
             Command::Penalize { peer, reason } => {
                 warn!(%peer, reason, "blocking peer");
                 self.swarm.behaviour_mut().blocked.block_peer(peer);

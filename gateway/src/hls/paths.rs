@@ -49,6 +49,33 @@ fn file_name<'a>(url: &'a Url, fallback: &'a str) -> &'a str {
     if plain { last } else { fallback }
 }
 
+/// A segment path may also carry `ipfs://CID`, which only peers can serve.
+pub fn decode_segment_token(token: &str) -> Result<Url, ApiError> {
+    let url = decode_url(token)?;
+    if url.scheme() == "ipfs" && ipfs_cid(&url).is_some() {
+        return Ok(url);
+    }
+    check_scheme(&url)?;
+    Ok(url)
+}
+
+/// The CID an `ipfs://CID` URL names.
+pub fn ipfs_cid(url: &Url) -> Option<&str> {
+    let host = url.host_str()?;
+    (url.scheme() == "ipfs" && !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .then_some(host)
+}
+
+fn decode_url(token: &str) -> Result<Url, ApiError> {
+    let bad = || ApiError::BadRequest("malformed gateway path".into());
+    if token.len() > MAX_URL_LEN * 4 / 3 + 4 {
+        return Err(bad());
+    }
+    let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    Url::parse(&text).map_err(|_| bad())
+}
+
 pub fn decode_token(token: &str) -> Result<Url, ApiError> {
     let bad = || ApiError::BadRequest("malformed gateway path".into());
     if token.len() > MAX_URL_LEN * 4 / 3 + 4 {

@@ -63,6 +63,11 @@ fn is_http(url: &Url) -> bool {
     matches!(url.scheme(), "http" | "https")
 }
 
+/// Segments may also be named by CID (`ipfs://CID`), served from peers.
+fn is_fetchable(url: &Url) -> bool {
+    is_http(url) || super::paths::ipfs_cid(url).is_some()
+}
+
 /// URIs the gateway does not proxy (keys, session data) still have to work
 /// from the gateway's origin, so relative ones become absolute.
 fn absolute(base: &Url, uri: &mut String) -> Result<(), RewriteError> {
@@ -129,7 +134,7 @@ fn rewrite_media(
         }
         if let Some(map) = &mut seg.map {
             let url = resolve(base, &map.uri)?;
-            if is_http(&url) {
+            if is_fetchable(&url) {
                 let range = map.byte_range.take().map(|r| ByteRange {
                     offset: r.offset.unwrap_or(0),
                     length: r.length,
@@ -142,7 +147,7 @@ fn rewrite_media(
             }
         }
         let url = resolve(base, &seg.uri)?;
-        if !is_http(&url) {
+        if !is_fetchable(&url) {
             continue;
         }
         let range = match seg.byte_range.take() {
