@@ -328,3 +328,57 @@ async fn an_exposed_identity_key_is_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_seeder_the_first_viewer_publishes_what_it_holds() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let cdn = TestCdn::start(&fixtures()).await;
+        let first = Daemon::start_p2p(&home(work.path(), "first"), "", "").await;
+        let one_copy = play(&first, &cdn, &["ts"]).await;
+        assert_eq!(cdn.media_bytes_sent(), one_copy);
+        let (first_id, _) = first.node().await;
+        // The first viewer announces a map of what it holds, signed with its key.
+        let video = swarmseed::video::video_id(&cdn.url("ts/master.m3u8").parse().unwrap());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = reqwest::get(first.url(&format!("/api/v1/videos/{video}/cidmap")))
+                .await
+                .unwrap();
+            if r.status() == 200 {
+                let map: serde_json::Value = r.json().await.unwrap();
+                let n: usize = map["renditions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r["segments"].as_array().unwrap().len())
+                    .sum();
+                if n == 12 {
+                    assert_eq!(map["publisher"], first_id.as_str());
+                    break;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no holdings map:\n{}",
+                first.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let second = Daemon::start_p2p(
+            &home(work.path(), "second"),
+            VIEWER,
+            &p2p(&[&first.tcp_addr().await], &[&first_id]),
+        )
+        .await;
+        play(&second, &cdn, &["ts"]).await;
+        assert_eq!(
+            cdn.media_bytes_sent(),
+            one_copy,
+            "the second viewer took every segment from the first"
+        );
+        assert!(stat(&first, "bytes_uploaded").await >= one_copy);
+    })
+    .await
+    .expect("test timed out");
+}

@@ -43,6 +43,7 @@ pub struct P2p {
     pub timeout: Duration,
     /// Segments to prefetch from peers after the one served.
     pub prefetch: usize,
+    pub holdings: Arc<crate::holdings::Holdings>,
 }
 
 type SharedFetch = Shared<BoxFuture<'static, Result<Segment, SourceError>>>;
@@ -145,6 +146,7 @@ impl Fetcher {
 
 impl Inner {
     async fn keep(&self, key: String, dag: Arc<Dag>, bytes: Bytes, content_type: Option<String>) {
+        let (cid, size) = (dag.root.to_string(), bytes.len() as u64);
         if let Err(e) = self
             .store
             .put_imported(key.clone(), dag, bytes, content_type)
@@ -152,6 +154,8 @@ impl Inner {
         {
             // Serving goes on when the store can't take the bytes (disk full).
             warn!(segment = %key, error = %e, "segment not stored");
+        } else if let Some(p2p) = &self.p2p {
+            p2p.holdings.stored(&key, &cid, size);
         }
     }
 

@@ -6,6 +6,7 @@ pub mod cidmap;
 pub mod cli;
 pub mod config;
 pub mod fetch;
+pub mod holdings;
 pub mod notify;
 pub mod peers;
 pub mod playlists;

@@ -103,14 +103,19 @@ impl Inner {
         url: &Url,
     ) -> Result<Playlist, SourceError> {
         let playlist = self.playlist_body(url).await?;
-        if let Some(p2p) = &self.p2p
-            && kind(&playlist.body) == Kind::Master
-        {
+        let Some(p2p) = &self.p2p else {
+            return Ok(playlist);
+        };
+        let refs = gateway::references(&playlist.body, &playlist.base).unwrap_or_default();
+        if kind(&playlist.body) == Kind::Master {
             let video = crate::video::video_id(url);
+            p2p.holdings.master(&video, url, &refs.playlists);
             if p2p.rooms.touch(&video).await {
                 self.origin_map(&playlist, &video).await;
                 p2p.rooms.wait_for_map(&video, p2p.timeout).await;
             }
+        } else {
+            p2p.holdings.media(url, &refs.segments);
         }
         Ok(playlist)
     }

@@ -28,6 +28,8 @@ const SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// New members hear about maps at most this often per room.
 const ANNOUNCE_GAP: Duration = Duration::from_secs(1);
 const MAP_FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often what this node holds is announced, when it changed.
+const HOLDINGS_EVERY: Duration = Duration::from_secs(3);
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "kebab-case")]
@@ -50,8 +52,11 @@ pub struct Rooms {
     /// Last use of each joined room.
     active: Mutex<HashMap<String, Instant>>,
     seeding: Mutex<HashSet<String>>,
-    /// Maps we hold whole and can announce, by video.
-    held: Mutex<HashMap<String, RoomMessage>>,
+    /// Maps we hold whole and can announce: per video, one per publisher.
+    held: Mutex<HashMap<String, HashMap<String, RoomMessage>>>,
+    holdings: Arc<crate::holdings::Holdings>,
+    /// The latest map of our own holdings, per video.
+    own: Mutex<HashMap<String, CidMap>>,
     last_announce: Mutex<HashMap<String, Instant>>,
     /// Rooms with an announcement scheduled.
     delayed: Mutex<HashSet<String>>,
@@ -64,6 +69,7 @@ impl Rooms {
         store: Store,
         trust: Arc<Trust>,
         trusted: HashSet<PeerId>,
+        holdings: Arc<crate::holdings::Holdings>,
     ) -> Self {
         Self {
             peers,
@@ -73,6 +79,8 @@ impl Rooms {
             active: Mutex::default(),
             seeding: Mutex::default(),
             held: Mutex::default(),
+            holdings,
+            own: Mutex::default(),
             last_announce: Mutex::default(),
             delayed: Mutex::default(),
             map_arrived: Notify::new(),
@@ -127,6 +135,28 @@ impl Rooms {
         Ok(())
     }
 
+    /// Announces what this node holds of the videos it plays.
+    async fn publish_holdings(&self) {
+        let seeding = self
+            .seeding
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for map in self.holdings.changed_maps(&seeding) {
+            let video = map.video.clone();
+            match self.hold(&map).await {
+                Ok(message) => {
+                    self.own
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(video.clone(), map);
+                    self.announce(&video, message).await
+                }
+                Err(e) => warn!(video, error = %e, "cannot keep our own map"),
+            }
+        }
+    }
+
     /// Stores a map's JSON as an object so peers can fetch it by CID.
     async fn hold(&self, map: &CidMap) -> Result<RoomMessage, crate::store::StoreError> {
         let json = Bytes::from(map.to_json());
@@ -149,7 +179,9 @@ impl Rooms {
         self.held
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(map.video.clone(), message.clone());
+            .entry(map.video.clone())
+            .or_default()
+            .insert(map.publisher.clone().unwrap_or_default(), message.clone());
         Ok(message)
     }
 
@@ -166,15 +198,16 @@ impl Rooms {
     /// Announces the map we hold for `video`. Bursts of new members get one
     /// announcement at the end of the burst rather than one each.
     async fn announce_held(self: &Arc<Self>, video: &str) {
-        let Some(message) = self
+        let messages: Vec<RoomMessage> = self
             .held
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(video)
-            .cloned()
-        else {
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        if messages.is_empty() {
             return;
-        };
+        }
         let recent = self
             .last_announce
             .lock()
@@ -182,7 +215,10 @@ impl Rooms {
             .get(video)
             .is_some_and(|t| t.elapsed() < ANNOUNCE_GAP);
         if !recent {
-            return self.announce(video, message).await;
+            for message in messages {
+                self.announce(video, message).await;
+            }
+            return;
         }
         if self
             .delayed
@@ -198,14 +234,24 @@ impl Rooms {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(&video);
-                me.announce(&video, message).await;
+                for message in messages {
+                    me.announce(&video, message).await;
+                }
             });
         }
     }
 
     /// The map this node trusts for `video`, as JSON.
     pub fn map_json(&self, video: &str) -> Option<Bytes> {
-        self.trust.map(video).map(|m| Bytes::from(m.to_json()))
+        let map = self.trust.map(video).map(|m| m.to_json());
+        map.or_else(|| {
+            self.own
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(video)
+                .map(|m| m.to_json())
+        })
+        .map(Bytes::from)
     }
 
     pub async fn run(
@@ -214,11 +260,13 @@ impl Rooms {
         shutdown: CancellationToken,
     ) {
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
+        let mut holdings = tokio::time::interval(HOLDINGS_EVERY);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 Some(event) = events.recv() => self.clone().handle(event).await,
                 _ = sweep.tick() => self.sweep().await,
+                _ = holdings.tick() => self.publish_holdings().await,
             }
         }
     }

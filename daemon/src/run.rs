@@ -17,6 +17,7 @@ use tracing::{info, warn};
 use crate::cdn::Cdn;
 use crate::config::Config;
 use crate::fetch::{Fetcher, Limits, P2p};
+use crate::holdings::Holdings;
 use crate::notify;
 use crate::peers::{PeerFetcher, PeerLimits};
 use crate::rooms::Rooms;
@@ -91,11 +92,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .filter_map(|s| s.parse().ok())
         .collect();
     let trust = Arc::new(Trust::default());
+    let holdings = Arc::new(Holdings::new(key.clone()));
     let rooms = Arc::new(Rooms::new(
         peers.clone(),
         store.clone(),
         trust.clone(),
         trusted,
+        holdings.clone(),
     ));
     let rooms_task = tokio::spawn(rooms.clone().run(room_rx, shutdown.clone()));
 
@@ -111,6 +114,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         rooms: rooms.clone(),
         timeout: Duration::from_millis(g.p2p_timeout_ms),
         prefetch: g.prefetch_segments as usize,
+        holdings,
     };
     let fetcher = Fetcher::new(
         store.clone(),
