@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
-# Benchmarks the swarmseed gateway against nginx on this machine, and writes
+# Benchmarks the swarmseed gateway against nginx on this machine, then the
+# swarm (bench/swarm.py: CDN offload, peer fetch, discovery), and writes
 # bench/RESULTS.md. All traffic stays on 127.0.0.1.
 #
 #   bash bench/run.sh
+#   SWARM_ONLY=1 bash bench/run.sh   # swarm part only (about 3 minutes)
 #
 # Knobs (environment): DURATION (wrk seconds per run, default 10),
 # CONNS (wrk connection counts, default "32 4"), N (cold-miss samples, default 30),
 # KEEP_TMP=1 keeps the temp dir (origin files, logs, data dir),
 # PERF=1 profiles the server during the 2 MiB runs at the first connection
 # count (perf record, report in bench/out/perf-*.txt; adds a little overhead).
-# Raw wrk output and CPU snapshots go to bench/out/ (not committed).
+# SWARM_ONLY=1 skips the gateway benchmarks and rewrites only the swarm
+# sections of an existing RESULTS.md, keeping the rest (and its analysis).
+# Raw wrk output, CPU snapshots and the swarm's raw figures (swarm.json) go to
+# bench/out/ (not committed).
 set -euo pipefail
 
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-"32 4"}
 N=${N:-30}
 THREADS=2
+SWARM_ONLY=${SWARM_ONLY:-0}
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
@@ -32,6 +38,8 @@ install_tools() {
     command -v curl >/dev/null || missing+=(curl)
     command -v wrk >/dev/null || missing+=(wrk)
     command -v nginx >/dev/null || missing+=(nginx)
+    command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+    command -v python3 >/dev/null || missing+=(python3)
     [ ${#missing[@]} -eq 0 ] && return
     local sudo=()
     [ "$(id -u)" -eq 0 ] || sudo=(sudo)
@@ -55,7 +63,7 @@ install_tools() {
         apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 }
 install_tools
-for t in curl wrk nginx awk base64; do command -v "$t" >/dev/null || die "$t not found"; done
+for t in curl wrk nginx awk base64 ffmpeg python3; do command -v "$t" >/dev/null || die "$t not found"; done
 
 log "building swarmseed (release)"
 (cd "$REPO" && cargo build --release -p swarmseed --quiet)
@@ -68,11 +76,24 @@ TMP=$(mktemp -d /tmp/swarmseed-bench.XXXXXX)
 chmod 755 "$TMP"
 NGINX_PID=
 DAEMON_PID=
+SWARM_PID=
 cleanup() {
-    local rc=$?
+    local rc=$? p
     if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
         kill -TERM "$DAEMON_PID" 2>/dev/null || true
         wait "$DAEMON_PID" 2>/dev/null || true
+    fi
+    # swarm.py stops its daemons on SIGTERM; any it left behind are in daemon.pids.
+    if [ -n "$SWARM_PID" ] && kill -0 "$SWARM_PID" 2>/dev/null; then
+        kill -TERM "$SWARM_PID" 2>/dev/null || true
+        wait "$SWARM_PID" 2>/dev/null || true
+    fi
+    if [ -f "$TMP/swarm/daemon.pids" ]; then
+        while read -r p; do
+            if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = swarmseed ]; then
+                kill -KILL "$p" 2>/dev/null || true
+            fi
+        done <"$TMP/swarm/daemon.pids"
     fi
     if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
         kill -QUIT "$NGINX_PID" 2>/dev/null || true
@@ -84,7 +105,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-rm -rf "$OUT"
+# SWARM_ONLY keeps the gateway runs' raw output (RESULTS.md refers to it).
+[ "$SWARM_ONLY" = 1 ] || rm -rf "$OUT"
 mkdir -p "$OUT"
 
 # A loopback port nothing listens on.
@@ -135,6 +157,8 @@ error_log $TMP/nginx/error.log warn;
 events { worker_connections 1024; }
 http {
     access_log $TMP/nginx/access.log combined buffer=256k flush=5s;
+    # The swarm benchmarks count the CDN's bytes per request, as they happen.
+    log_format swarm '\$request_uri \$status \$body_bytes_sent';
     client_body_temp_path $TMP/nginx/body;
     proxy_temp_path $TMP/nginx/proxy;
     fastcgi_temp_path $TMP/nginx/fastcgi;
@@ -153,6 +177,9 @@ http {
     server {
         listen 127.0.0.1:$NGINX_PORT;
         root $ORIGIN;
+        location /swarm/ {
+            access_log $TMP/nginx/swarm.log swarm;
+        }
     }
 }
 EOF
@@ -166,6 +193,35 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 curl -sf -o /dev/null "$NG/bench/index.m3u8" || die "nginx not answering"
+
+# ---------------------------------------------------------------- swarm
+# bench/swarm.py against the same nginx (origin files under $ORIGIN/swarm/);
+# it writes its sections to $TMP/swarm.md, which go after the gateway's in
+# RESULTS.md, and stops every daemon it started.
+run_swarm() {
+    log "swarm benchmarks (bench/swarm.py)"
+    python3 "$BENCH_DIR/swarm.py" --bin "$BIN" --origin-dir "$ORIGIN" --origin-url "$NG" \
+        --access-log "$TMP/nginx/swarm.log" --work "$TMP/swarm" \
+        --out "$TMP/swarm.md" --raw "$OUT/swarm.json" &
+    SWARM_PID=$!
+    wait "$SWARM_PID" || die "swarm benchmarks failed (KEEP_TMP=1 keeps the daemons' logs)"
+    SWARM_PID=
+}
+if [ "$SWARM_ONLY" = 1 ]; then
+    log "SWARM_ONLY=1: skipping the gateway benchmarks"
+    run_swarm
+    # Keep what RESULTS.md holds before its swarm sections.
+    if [ -f "$RESULTS" ]; then
+        awk '/^## Swarm offload$/ { exit } { print }' "$RESULTS" |
+            sed -e :a -e '/^\n*$/{$d;N;ba' -e '}' >"$TMP/results-head.md"
+    else
+        printf '# swarmseed gateway benchmark\n\nProduced by `bench/run.sh`.\n' >"$TMP/results-head.md"
+    fi
+    { cat "$TMP/results-head.md"; echo; cat "$TMP/swarm.md"; } >"$RESULTS"
+    log "wrote the swarm sections of $RESULTS"
+    cat "$TMP/swarm.md"
+    exit 0
+fi
 
 # ---------------------------------------------------------------- 3. daemon
 DATA=$TMP/data
@@ -476,6 +532,13 @@ GIT_DIRTY=$(cd "$REPO" && { git diff --quiet HEAD -- daemon gateway Cargo.toml C
     echo
     echo "(filled in by hand after the run)"
 } >"$RESULTS"
+
+# The gateway's daemon is done; the swarm part starts its own.
+kill -TERM "$DAEMON_PID" 2>/dev/null || true
+wait "$DAEMON_PID" 2>/dev/null || true
+DAEMON_PID=
+run_swarm
+{ echo; cat "$TMP/swarm.md"; } >>"$RESULTS"
 
 log "wrote $RESULTS"
 cat "$RESULTS"

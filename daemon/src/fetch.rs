@@ -2,7 +2,7 @@
 //! segment's CID is trusted, then the CDN. Implements the gateway's
 //! `SegmentSource`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ use tracing::{debug, info, warn};
 use url::Url;
 
 use crate::cdn::Cdn;
-use crate::peers::PeerFetcher;
+use crate::peers::{PeerError, PeerFetcher};
 use crate::playlists::LiveCache;
 use crate::rooms::Rooms;
 use crate::store::Store;
@@ -56,8 +56,8 @@ pub(crate) struct Inner {
     pub(crate) trust: Arc<Trust>,
     pub(crate) p2p: Option<P2p>,
     /// Fetches under way, so concurrent requests for one segment share one.
-    inflight: Mutex<HashMap<SegmentKey, SharedFetch>>,
-    prefetching: Mutex<HashSet<String>>,
+    /// The flag marks prefetches, which never go to the CDN.
+    inflight: Mutex<HashMap<SegmentKey, (SharedFetch, bool)>>,
     pub(crate) live: LiveCache,
     /// Fetches and store writes under way, awaited at shutdown.
     pub(crate) tasks: TaskTracker,
@@ -86,7 +86,6 @@ impl Fetcher {
                 trust,
                 p2p,
                 inflight: Mutex::new(HashMap::new()),
-                prefetching: Mutex::new(HashSet::new()),
                 live: LiveCache::default(),
                 tasks: TaskTracker::new(),
             }),
@@ -98,53 +97,83 @@ impl Fetcher {
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
     }
+}
 
+impl Inner {
     /// Joins the fetch for `key` under way, or starts one. The fetch runs as
     /// its own task: it answers as soon as the bytes and their CID are known,
-    /// then stores them, even if every client waiting on it went away.
-    async fn fetch_once(&self, key: &SegmentKey) -> Result<Segment, SourceError> {
-        let fetch = {
-            let mut inflight = self
-                .inner
-                .inflight
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if let Some(f) = inflight.get(key) {
-                f.clone()
+    /// then stores them, even if every client waiting on it went away. A
+    /// prefetch (`peers_only`) never goes to the CDN; the second value says
+    /// whether the fetch joined was one.
+    async fn fetch_once(
+        self: &Arc<Self>,
+        key: &SegmentKey,
+        peers_only: bool,
+    ) -> (Result<Segment, SourceError>, bool) {
+        let (fetch, joined_peers_only) = {
+            let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((f, p)) = inflight.get(key) {
+                (f.clone(), *p)
             } else {
                 let (tx, rx) = oneshot::channel();
-                let inner = self.inner.clone();
+                let inner = self.clone();
                 let k = key.clone();
-                self.inner.tasks.spawn(async move {
-                    let fetched = inner.obtain(&k).await;
-                    let to_store = fetched
-                        .as_ref()
-                        .ok()
-                        .map(|(seg, dag)| (seg.clone(), dag.clone()));
-                    let _ = tx.send(fetched.map(|(seg, _)| seg));
-                    if let Some((seg, dag)) = to_store {
+                self.tasks.spawn(async move {
+                    let fetched = if peers_only {
+                        inner.obtain_from_peers(&k).await
+                    } else {
+                        inner.obtain(&k).await
+                    };
+                    let forget = |inner: &Inner| {
                         inner
-                            .keep(k.to_string(), dag, seg.bytes, seg.content_type)
-                            .await;
+                            .inflight
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&k);
+                    };
+                    match fetched {
+                        Ok((seg, dag)) => {
+                            let _ = tx.send(Ok(seg.clone()));
+                            inner
+                                .keep(k.to_string(), dag, seg.bytes, seg.content_type)
+                                .await;
+                            forget(&inner);
+                        }
+                        Err(e) => {
+                            // Gone before the answer, so a retry starts afresh.
+                            forget(&inner);
+                            let _ = tx.send(Err(e));
+                        }
                     }
-                    inner
-                        .inflight
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&k);
                 });
                 let f = async move { rx.await.unwrap_or(Err(SourceError::Store)) }
                     .boxed()
                     .shared();
-                inflight.insert(key.clone(), f.clone());
-                f
+                inflight.insert(key.clone(), (f.clone(), peers_only));
+                (f, peers_only)
             }
         };
-        fetch.await
+        (fetch.await, joined_peers_only)
     }
-}
 
-impl Inner {
+    async fn obtain_from_peers(
+        &self,
+        key: &SegmentKey,
+    ) -> Result<(Segment, Arc<Dag>), SourceError> {
+        let (Some(t), Some(p2p)) = (self.trust.lookup(&key.to_string()), &self.p2p) else {
+            return Err(SourceError::Unreachable("no trusted CID".into()));
+        };
+        self.via_peers(
+            t.cid,
+            Some(t.size),
+            Some(&t.video),
+            p2p,
+            Instant::now() + p2p.timeout,
+        )
+        .await
+        .map_err(|reason| SourceError::Unreachable(reason.into()))
+    }
+
     async fn keep(&self, key: String, dag: Arc<Dag>, bytes: Bytes, content_type: Option<String>) {
         let (cid, size) = (dag.root.to_string(), bytes.len() as u64);
         if let Err(e) = self
@@ -255,9 +284,13 @@ impl Inner {
                 };
                 Ok((seg, dag))
             }
-            Err(e) => {
+            Err(e @ PeerError::Deadline) => {
                 debug!(cid = %cid, error = %e, "peers did not deliver");
                 Err("peers did not deliver in time")
+            }
+            Err(e) => {
+                debug!(cid = %cid, error = %e, "peers did not deliver");
+                Err("no peer delivered")
             }
         }
     }
@@ -311,29 +344,13 @@ impl Inner {
         self.tasks.spawn(async move {
             let Some(p2p) = &inner.p2p else { return };
             p2p.rooms.touch(&t.video).await;
-            for (key, t) in next {
-                if !inner
-                    .prefetching
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(key.clone())
-                {
+            for (key, _) in next {
+                let Some(k) = SegmentKey::parse(&key) else {
                     continue;
-                }
+                };
                 if !matches!(inner.store.get_segment(&key).await, Ok(Some(_))) {
-                    let deadline = Instant::now() + p2p.timeout;
-                    if let Ok((seg, dag)) = inner
-                        .via_peers(t.cid, Some(t.size), Some(&t.video), p2p, deadline)
-                        .await
-                    {
-                        inner.keep(key.clone(), dag, seg.bytes, None).await;
-                    }
+                    let _ = inner.fetch_once(&k, true).await;
                 }
-                inner
-                    .prefetching
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&key);
             }
         });
     }
@@ -378,7 +395,11 @@ impl SegmentSource for Fetcher {
         };
         let seg = match found {
             Some(s) => s,
-            None => self.fetch_once(key).await?,
+            None => match self.inner.fetch_once(key, false).await {
+                // A prefetch from peers failed; this request may use the CDN.
+                (Err(_), true) => self.inner.fetch_once(key, false).await.0?,
+                (r, _) => r?,
+            },
         };
         self.inner.prefetch_after(key);
         Ok(seg)

@@ -16,6 +16,9 @@ use crate::store::unixfs::{self, Block};
 use crate::swarm::Swarm;
 use crate::swarm::blocks::{FetchError, fetch_block};
 
+/// Streams opened per block and peer before the next peer is asked.
+const STREAM_TRIES: u32 = 4;
+
 #[derive(Debug, thiserror::Error)]
 pub enum PeerError {
     #[error("no peer delivered {0}")]
@@ -147,9 +150,10 @@ impl PeerFetcher {
         let candidates = peers.lock().unwrap_or_else(|p| p.into_inner()).clone();
         for i in 0..candidates.len() {
             let peer = candidates[(start + i) % candidates.len()];
-            // A stream can die with a connection the peer replaced; one more try
-            // opens a stream on the connection that remains.
-            for attempt in 0..2 {
+            // A stream dies when the peer's accept queue is momentarily full
+            // (libp2p-stream keeps one slot) or with a connection the peer
+            // replaced; a short pause and another try usually get through.
+            for attempt in 0..STREAM_TRIES {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return Err(PeerError::Deadline);
@@ -167,8 +171,11 @@ impl PeerFetcher {
                             .retain(|p| *p != peer);
                         break;
                     }
-                    Err(e @ (FetchError::Wire(_) | FetchError::Open(_))) if attempt == 0 => {
+                    Err(e @ (FetchError::Wire(_) | FetchError::Open(_)))
+                        if attempt + 1 < STREAM_TRIES =>
+                    {
                         debug!(%peer, cid = %cid, error = %e, "block stream failed; trying again");
+                        tokio::time::sleep(Duration::from_millis(5 << attempt)).await;
                     }
                     Err(e) => {
                         debug!(%peer, cid = %cid, error = %e, "peer did not deliver block");

@@ -30,6 +30,29 @@ impl fmt::Display for SegmentKey {
     }
 }
 
+impl SegmentKey {
+    /// Reads back what `Display` wrote.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (url, range) = match s.split_once(" bytes=") {
+            None => (s, None),
+            Some((url, r)) => {
+                let (offset, length) = r.split_once('+')?;
+                (
+                    url,
+                    Some(ByteRange {
+                        offset: offset.parse().ok()?,
+                        length: length.parse().ok()?,
+                    }),
+                )
+            }
+        };
+        Some(Self {
+            url: Url::parse(url).ok()?,
+            range,
+        })
+    }
+}
+
 /// Where a response's bytes came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Origin {

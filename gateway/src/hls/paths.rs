@@ -140,6 +140,27 @@ mod tests {
     }
 
     #[test]
+    fn segment_keys_read_back_what_they_print() {
+        use crate::source::SegmentKey;
+        for key in [
+            SegmentKey {
+                url: Url::parse("https://cdn.example/a.ts?x=1").unwrap(),
+                range: None,
+            },
+            SegmentKey {
+                url: Url::parse("https://cdn.example/all.ts").unwrap(),
+                range: Some(ByteRange {
+                    offset: 5,
+                    length: 9,
+                }),
+            },
+        ] {
+            assert_eq!(SegmentKey::parse(&key.to_string()), Some(key));
+        }
+        assert_eq!(SegmentKey::parse("not a url"), None);
+    }
+
+    #[test]
     fn odd_file_names_fall_back() {
         let url = Url::parse("https://cdn.example/v/%2e%2e").unwrap();
         assert!(playlist_path(&url).ends_with("/index.m3u8"));
