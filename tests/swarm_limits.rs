@@ -172,19 +172,25 @@ async fn uploads_hold_to_the_rate_limit() {
         // Twenty blocks of about 1 MiB, four asked at a time.
         let plan: Vec<Cid> = (0..20).map(|i| cids[i % cids.len()].0).collect();
         let start = Instant::now();
+        // The daemon's own fetcher, with its retries: libp2p-stream drops an
+        // inbound stream that arrives while its one slot is taken.
+        let fetcher = swarmseed::peers::PeerFetcher::new(
+            client.swarm.clone(),
+            swarmseed::peers::PeerLimits {
+                max_block: 4 << 20,
+                block_timeout: Duration::from_secs(30),
+                parallel: 4,
+            },
+        );
+        let sizes: std::collections::HashMap<Cid, u64> = cids.iter().copied().collect();
         let mut total = 0u64;
         for chunk in plan.chunks(4) {
             let asks = chunk.iter().map(|cid| {
-                fetch_block(
-                    &client.swarm,
-                    daemon_id,
-                    cid,
-                    4 << 20,
-                    Duration::from_secs(30),
-                )
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+                fetcher.fetch(*cid, Some(sizes[cid]), 4 << 20, vec![daemon_id], deadline)
             });
-            for block in futures::future::join_all(asks).await {
-                total += block.unwrap().len() as u64;
+            for got in futures::future::join_all(asks).await {
+                total += got.unwrap().bytes.len() as u64;
             }
         }
         let rate = total as f64 / start.elapsed().as_secs_f64();
