@@ -26,7 +26,7 @@ use crate::playlists::LiveCache;
 use crate::rooms::Rooms;
 use crate::store::Store;
 use crate::store::unixfs::{self, Dag};
-use crate::trust::Trust;
+use crate::trust::{Trust, Trusted};
 
 /// Bounds on what the origin may send.
 #[derive(Clone, Copy, Debug)]
@@ -163,6 +163,17 @@ impl Inner {
         let (Some(t), Some(p2p)) = (self.trust.lookup(&key.to_string()), &self.p2p) else {
             return Err(SourceError::Unreachable("no trusted CID".into()));
         };
+        self.via_trusted(&t, p2p)
+            .await
+            .map_err(|reason| SourceError::Unreachable(reason.into()))
+    }
+
+    /// A trusted segment from its room, by the p2p deadline.
+    async fn via_trusted(
+        &self,
+        t: &Trusted,
+        p2p: &P2p,
+    ) -> Result<(Segment, Arc<Dag>), &'static str> {
         self.via_peers(
             t.cid,
             Some(t.size),
@@ -171,7 +182,6 @@ impl Inner {
             Instant::now() + p2p.timeout,
         )
         .await
-        .map_err(|reason| SourceError::Unreachable(reason.into()))
     }
 
     async fn keep(&self, key: String, dag: Arc<Dag>, bytes: Bytes, content_type: Option<String>) {
@@ -207,21 +217,10 @@ impl Inner {
         let trusted = self.trust.lookup(&key.to_string());
         let want = trusted.as_ref().map(|t| t.cid).or(named);
         let reason = match (&trusted, named, &self.p2p) {
-            (Some(t), _, Some(p2p)) => {
-                match self
-                    .via_peers(
-                        t.cid,
-                        Some(t.size),
-                        Some(&t.video),
-                        p2p,
-                        Instant::now() + p2p.timeout,
-                    )
-                    .await
-                {
-                    Ok(found) => return Ok(found),
-                    Err(reason) => reason,
-                }
-            }
+            (Some(t), _, Some(p2p)) => match self.via_trusted(t, p2p).await {
+                Ok(found) => return Ok(found),
+                Err(reason) => reason,
+            },
             (None, Some(cid), Some(p2p)) => {
                 match self
                     .via_peers(cid, None, None, p2p, Instant::now() + p2p.timeout)
