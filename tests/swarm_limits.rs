@@ -125,7 +125,7 @@ async fn malformed_and_oversized_messages_leave_the_daemon_up() {
             )
             .await
             .unwrap();
-            assert_eq!(block.len() as u64, *size);
+            assert_eq!(block.data.len() as u64, *size);
         }
         // An unknown CID is answered, not dropped.
         let unknown = swarmseed::store::unixfs::block_cid(0x55, b"nobody has this");
@@ -181,13 +181,21 @@ async fn uploads_hold_to_the_rate_limit() {
                 block_timeout: Duration::from_secs(30),
                 parallel: 4,
             },
+            None,
         );
         let sizes: std::collections::HashMap<Cid, u64> = cids.iter().copied().collect();
         let mut total = 0u64;
         for chunk in plan.chunks(4) {
             let asks = chunk.iter().map(|cid| {
                 let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-                fetcher.fetch(*cid, Some(sizes[cid]), 4 << 20, vec![daemon_id], deadline)
+                fetcher.fetch(
+                    "",
+                    *cid,
+                    Some(sizes[cid]),
+                    4 << 20,
+                    vec![daemon_id],
+                    deadline,
+                )
             });
             for got in futures::future::join_all(asks).await {
                 total += got.unwrap().bytes.len() as u64;

@@ -56,10 +56,38 @@ pub enum Command {
         #[arg(long, short)]
         out: Option<PathBuf>,
     },
+    /// Contribution proofs: check or export receipts, roots and inclusion proofs.
+    Proofs {
+        #[command(subcommand)]
+        action: ProofsCommand,
+    },
     /// Print a file's CID, as `ipfs add --cid-version=1 --raw-leaves --chunker=size-1048576` would.
     Cid {
         /// The file.
         file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProofsCommand {
+    /// Check every signature, inclusion proof and root, offline, with the
+    /// keys inside the peer ids. Exits non-zero at the first failure.
+    Verify {
+        /// A bundle file, a URL serving one, or a daemon's base URL
+        /// (`http://host:port`) whose proofs API is walked page by page.
+        source: String,
+    },
+    /// Write the running daemon's closed epochs, receipts and proofs as a bundle.
+    Export {
+        /// One epoch only.
+        #[arg(long)]
+        epoch: Option<u64>,
+        /// Where to write it; standard output by default.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Config file of the daemon to ask.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -86,7 +114,7 @@ fn gateway_addr(config: &Config) -> SocketAddr {
         .unwrap_or(config.gateway.listen)
 }
 
-fn daemon_url(config: &Config, path: &str) -> String {
+pub fn daemon_url(config: &Config, path: &str) -> String {
     format!("http://{}{path}", gateway_addr(config))
 }
 

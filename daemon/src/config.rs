@@ -37,6 +37,8 @@ pub struct Config {
     pub p2p: P2pConfig,
     /// The content store.
     pub store: StoreConfig,
+    /// Contribution proofs: receipts signed and received (DESIGN §5).
+    pub proofs: ProofsConfig,
     /// Videos to super-seed at start.
     pub videos: Vec<VideoConfig>,
 }
@@ -100,6 +102,19 @@ pub struct StoreConfig {
 }
 
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProofsConfig {
+    /// Sign a receipt for every block verified from a peer. Off, this node
+    /// takes blocks without receipts and providers serve it last.
+    pub send_receipts: bool,
+    /// Seconds an epoch collects receipts before its Merkle root is signed.
+    pub epoch_secs: u64,
+    /// Bytes a peer may take without receipts before it is served after
+    /// peers that sign them.
+    pub max_unreceipted_bytes: ByteSize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VideoConfig {
     /// Master playlist URL.
@@ -116,6 +131,7 @@ impl Default for Config {
             gateway: GatewayConfig::default(),
             p2p: P2pConfig::default(),
             store: StoreConfig::default(),
+            proofs: ProofsConfig::default(),
             videos: Vec::new(),
         }
     }
@@ -162,6 +178,16 @@ impl Default for StoreConfig {
         Self {
             max_bytes: ByteSize::gib(50),
             memory_cache: ByteSize::mib(256),
+        }
+    }
+}
+
+impl Default for ProofsConfig {
+    fn default() -> Self {
+        Self {
+            send_receipts: true,
+            epoch_secs: 3600,
+            max_unreceipted_bytes: ByteSize::mib(32),
         }
     }
 }
@@ -279,6 +305,12 @@ impl Config {
                 format!("{} is outside 1..=64", p.seed_concurrency),
             );
         }
+        if !(1..=7 * 86_400).contains(&self.proofs.epoch_secs) {
+            return fail(
+                "proofs.epoch_secs",
+                format!("{} is outside 1..=604800", self.proofs.epoch_secs),
+            );
+        }
         for (i, addr) in self.p2p.bootstrap.iter().enumerate() {
             if !addr.iter().any(|p| matches!(p, Protocol::P2p(_))) {
                 return fail(
@@ -348,6 +380,7 @@ mod tests {
             ("[gateway]\nbogus = 1", "bogus"),
             ("surprise = true", "surprise"),
             ("[store]\nmax_bytes = \"lots\"", "store.max_bytes"),
+            ("[proofs]\nepoch_secs = 0", "proofs.epoch_secs"),
             ("[gateway]\np2p_timeout_ms = 0", "gateway.p2p_timeout_ms"),
             ("[p2p]\nlisten = [\"/ip4/1.2.3.4/tcpx/1\"]", "p2p.listen"),
             (

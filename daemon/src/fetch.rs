@@ -262,7 +262,14 @@ impl Inner {
         }
         match p2p
             .peers
-            .fetch(cid, size, self.limits.segment_bytes, candidates, deadline)
+            .fetch(
+                video.unwrap_or_default(),
+                cid,
+                size,
+                self.limits.segment_bytes,
+                candidates,
+                deadline,
+            )
             .await
         {
             Ok(got) => {

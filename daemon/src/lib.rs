@@ -10,6 +10,8 @@ pub mod holdings;
 pub mod notify;
 pub mod peers;
 pub mod playlists;
+pub mod proofs_cli;
+pub mod receipts;
 pub mod rooms;
 pub mod run;
 pub mod seeder;

@@ -1,7 +1,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use swarmseed::cli::{self, Cli, Command};
+use swarmseed::cli::{self, Cli, Command, ProofsCommand};
+use swarmseed::proofs_cli;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -50,6 +51,27 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         }
         Command::Cidmap { url, out } => {
             let json = cli::cidmap(&url).await?.to_json();
+            match out {
+                Some(path) => std::fs::write(&path, json)?,
+                None => println!("{}", String::from_utf8_lossy(&json)),
+            }
+            Ok(())
+        }
+        Command::Proofs {
+            action: ProofsCommand::Verify { source },
+        } => {
+            let s = proofs_cli::verify(&source).await?;
+            println!(
+                "ok: provider {}, {} epochs, {} receipts, {} bytes",
+                s.provider, s.epochs, s.receipts, s.bytes
+            );
+            Ok(())
+        }
+        Command::Proofs {
+            action: ProofsCommand::Export { epoch, out, config },
+        } => {
+            let config = cli::load_config(config.as_deref())?;
+            let json = proofs_cli::export(&cli::daemon_url(&config, ""), epoch).await?;
             match out {
                 Some(path) => std::fs::write(&path, json)?,
                 None => println!("{}", String::from_utf8_lossy(&json)),

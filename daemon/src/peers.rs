@@ -1,6 +1,7 @@
 //! Fetching whole segments from peers: the root block, then the leaves from
 //! several peers at once, every block checked against its CID. A peer that
-//! sends wrong bytes is blocked and the block is asked of the next.
+//! sends wrong bytes is blocked and the block is asked of the next. Every
+//! verified block earns its provider a signed receipt.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,6 +13,7 @@ use libp2p::PeerId;
 use tokio::time::Instant;
 use tracing::debug;
 
+use crate::receipts::ReceiptSender;
 use crate::store::unixfs::{self, Block};
 use crate::swarm::Swarm;
 use crate::swarm::blocks::{FetchError, fetch_block};
@@ -47,11 +49,17 @@ pub struct FromPeers {
 pub struct PeerFetcher {
     swarm: Swarm,
     limits: PeerLimits,
+    /// None when receipts are turned off.
+    receipts: Option<Arc<ReceiptSender>>,
 }
 
 impl PeerFetcher {
-    pub fn new(swarm: Swarm, limits: PeerLimits) -> Self {
-        Self { swarm, limits }
+    pub fn new(swarm: Swarm, limits: PeerLimits, receipts: Option<Arc<ReceiptSender>>) -> Self {
+        Self {
+            swarm,
+            limits,
+            receipts,
+        }
     }
 
     pub fn swarm(&self) -> &Swarm {
@@ -59,9 +67,11 @@ impl PeerFetcher {
     }
 
     /// Fetches the file under `root` from `peers` by `deadline`. Its size is
-    /// checked when known, and bounded by `max_size` when not.
+    /// checked when known, and bounded by `max_size` when not. `video`
+    /// names the video in receipts; empty for content named by CID alone.
     pub async fn fetch(
         &self,
+        video: &str,
         root: Cid,
         size: Option<u64>,
         max_size: u64,
@@ -71,7 +81,7 @@ impl PeerFetcher {
         let fits = |n: usize| size.map_or(n as u64 <= max_size, |s| n as u64 == s);
         let size = size.unwrap_or(max_size);
         let peers = Arc::new(Mutex::new(peers));
-        let first = self.block(root, &peers, 0, deadline).await?;
+        let first = self.block(video, root, &peers, 0, deadline).await?;
         let mut blocks = vec![Block {
             cid: root,
             data: first.clone(),
@@ -103,7 +113,7 @@ impl PeerFetcher {
             }
             let fetched: Vec<Result<Bytes, PeerError>> =
                 futures::stream::iter(links.clone().into_iter().enumerate())
-                    .map(|(i, cid)| self.block(cid, &peers, i, deadline))
+                    .map(|(i, cid)| self.block(video, cid, &peers, i, deadline))
                     .buffered(self.limits.parallel.max(1))
                     .collect()
                     .await;
@@ -142,6 +152,7 @@ impl PeerFetcher {
     /// the leaves of a segment spread over the peers.
     async fn block(
         &self,
+        video: &str,
         cid: Cid,
         peers: &Mutex<Vec<PeerId>>,
         start: usize,
@@ -160,7 +171,12 @@ impl PeerFetcher {
                 }
                 let timeout = left.min(self.limits.block_timeout);
                 match fetch_block(&self.swarm, peer, &cid, self.limits.max_block, timeout).await {
-                    Ok(data) => return Ok(data),
+                    Ok(got) => {
+                        if let Some(r) = &self.receipts {
+                            r.record(peer, cid, got.data.len() as u64, got.epoch, video);
+                        }
+                        return Ok(got.data);
+                    }
                     Err(FetchError::Lied) => {
                         self.swarm
                             .penalize(peer, "sent bytes that fail their CID")

@@ -315,6 +315,7 @@ impl Rooms {
         let got = match self
             .peers
             .fetch(
+                &video,
                 cid,
                 Some(size),
                 size,

@@ -20,6 +20,7 @@ use crate::fetch::{Fetcher, Limits, P2p};
 use crate::holdings::Holdings;
 use crate::notify;
 use crate::peers::{PeerFetcher, PeerLimits};
+use crate::receipts::{self, ProofSettings, Proofs, ReceiptSender};
 use crate::rooms::Rooms;
 use crate::seeder::Seeder;
 use crate::service::Service;
@@ -49,6 +50,19 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     info!(segments = usage.segments, bytes = usage.bytes, "store open");
 
     let telemetry = Arc::new(Telemetry::new());
+    let proofs_dir = config.data_dir.join("proofs");
+    let proof_settings = ProofSettings {
+        epoch: Duration::from_secs(config.proofs.epoch_secs),
+        max_unreceipted: config.proofs.max_unreceipted_bytes.as_u64(),
+    };
+    let (proof_key, proof_telemetry) = (key.clone(), telemetry.clone());
+    let proofs = Arc::new(
+        tokio::task::spawn_blocking(move || {
+            Proofs::open(&proofs_dir, proof_key, proof_settings, proof_telemetry)
+        })
+        .await?
+        .with_context(|| format!("opening the receipts in {}", data_dir.display()))?,
+    );
     let p = &config.p2p;
     let (room_events, room_rx) = mpsc::channel(1024);
     let settings = SwarmSettings {
@@ -75,9 +89,20 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         swarm.clone(),
         store.clone(),
         telemetry.clone(),
+        proofs.clone(),
         serve_limits,
         shutdown.clone(),
     ));
+    let receipt_server = tokio::spawn(receipts::serve(
+        swarm.clone(),
+        proofs.clone(),
+        shutdown.clone(),
+    ));
+    let epochs_task = tokio::spawn(proofs.clone().run_epochs(shutdown.clone()));
+    let sender = config
+        .proofs
+        .send_receipts
+        .then(|| ReceiptSender::new(key.clone(), swarm.clone()));
     let peers = PeerFetcher::new(
         swarm.clone(),
         PeerLimits {
@@ -85,6 +110,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             block_timeout: Duration::from_millis(p.block_timeout_ms),
             parallel: p.per_peer_requests as usize,
         },
+        sender,
     );
     let trusted: HashSet<PeerId> = p
         .trusted_publishers
@@ -136,6 +162,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         seeder: seeder.clone(),
         rooms,
         swarm,
+        proofs,
     });
 
     let listener = TcpListener::bind(g.listen)
@@ -186,7 +213,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     if tokio::time::timeout(DRAIN, fetcher.finish()).await.is_err() {
         warn!("store writes did not finish in time");
     }
-    for task in [block_server, rooms_task, swarm_task] {
+    for task in [
+        block_server,
+        receipt_server,
+        epochs_task,
+        rooms_task,
+        swarm_task,
+    ] {
         let _ = tokio::time::timeout(DRAIN, task).await;
     }
     let _ = std::fs::remove_file(&addr_file);

@@ -5,12 +5,16 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use gateway::{
-    NodeApi, NodeInfo, Playlist, Segment, SegmentKey, SegmentSource, SourceError, StoreUsage,
-    VideoStatus,
+    ApiError, NodeApi, NodeInfo, Playlist, ProofsApi, Segment, SegmentKey, SegmentSource,
+    SourceError, StoreUsage, VideoStatus,
 };
+use serde::Serialize;
+use serde_json::Value;
+use tracing::warn;
 use url::Url;
 
 use crate::fetch::Fetcher;
+use crate::receipts::{DbError, Proofs};
 use crate::rooms::Rooms;
 use crate::seeder::Seeder;
 use crate::swarm::Swarm;
@@ -20,6 +24,7 @@ pub struct Service {
     pub seeder: Arc<Seeder>,
     pub rooms: Arc<Rooms>,
     pub swarm: Swarm,
+    pub proofs: Arc<Proofs>,
 }
 
 impl SegmentSource for Service {
@@ -59,5 +64,58 @@ impl NodeApi for Service {
 
     async fn cidmap(&self, id: &str) -> Option<Bytes> {
         self.rooms.map_json(id)
+    }
+}
+
+/// JSON for a found answer; 404 for none; 500, details logged, for a
+/// database failure.
+fn answer<T: Serialize>(r: Result<Option<T>, DbError>) -> Result<Value, ApiError> {
+    match r {
+        Ok(Some(v)) => serde_json::to_value(v).map_err(|_| ApiError::Internal),
+        Ok(None) => Err(ApiError::NotFound),
+        Err(e) => {
+            warn!(error = %e, "cannot read receipts");
+            Err(ApiError::Internal)
+        }
+    }
+}
+
+impl ProofsApi for Service {
+    async fn proof_epochs(&self, after: Option<u64>, limit: usize) -> Result<Value, ApiError> {
+        answer(self.proofs.epochs_page(after, limit).await.map(Some))
+    }
+
+    async fn proof_epoch(&self, epoch: u64) -> Result<Value, ApiError> {
+        answer(self.proofs.epoch_root(epoch).await)
+    }
+
+    async fn proof_receipts(
+        &self,
+        epoch: u64,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Value, ApiError> {
+        let after = match after.as_deref().map(proofs::parse_hash).transpose() {
+            Ok(a) => a,
+            Err(e) => return Err(ApiError::BadRequest(e.to_string())),
+        };
+        answer(
+            self.proofs
+                .receipts_page(epoch, after, limit)
+                .await
+                .map(Some),
+        )
+    }
+
+    async fn proof_receipt(&self, hash: String) -> Result<Value, ApiError> {
+        answer(self.proofs.receipt(&hash).await)
+    }
+
+    async fn proof_export(&self, epoch: Option<u64>) -> Result<Value, ApiError> {
+        answer(self.proofs.export(epoch).await.map(Some))
+    }
+
+    fn proof_peers(&self) -> Value {
+        serde_json::to_value(self.proofs.peers()).unwrap_or_default()
     }
 }

@@ -21,6 +21,9 @@ pub enum ApiError {
     RangeNotSatisfiable { length: u64 },
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// A failure inside the node; the detail goes to the log, not the client.
+    #[error("the node could not answer; see its log")]
+    Internal,
 }
 
 impl IntoResponse for ApiError {
@@ -34,6 +37,7 @@ impl IntoResponse for ApiError {
             ApiError::Source(SourceError::UpstreamTimeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Source(SourceError::Store) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Source(_) => StatusCode::BAD_GATEWAY,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let mut body = json!({ "error": self.to_string() });
         if let ApiError::Source(SourceError::UpstreamStatus { status }) = &self {

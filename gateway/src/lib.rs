@@ -10,6 +10,7 @@ mod events;
 mod hls;
 mod metrics;
 mod node;
+mod proofs;
 mod range;
 mod segments;
 mod source;
@@ -26,6 +27,7 @@ pub use error::ApiError;
 pub use hls::paths::{ipfs_cid, playlist_path, segment_path};
 pub use hls::rewrite::{References, RewriteError, references, rewrite_playlist};
 pub use node::{NodeApi, NodeInfo, SeedRequest, VideoStatus};
+pub use proofs::ProofsApi;
 pub use source::{
     ByteRange, Origin, Playlist, Segment, SegmentKey, SegmentSource, SourceError, StoreUsage,
 };
@@ -56,7 +58,7 @@ impl<S> Clone for GatewayState<S> {
 }
 
 /// Builds the gateway's router.
-pub fn router<S: SegmentSource + NodeApi>(state: GatewayState<S>) -> Router {
+pub fn router<S: SegmentSource + NodeApi + ProofsApi>(state: GatewayState<S>) -> Router {
     Router::new()
         .route("/hls", get(hls::top_playlist::<S>))
         .route("/hls/pl/{token}/{file}", get(hls::child_playlist::<S>))
@@ -73,6 +75,12 @@ pub fn router<S: SegmentSource + NodeApi>(state: GatewayState<S>) -> Router {
             get(node::videos::<S>).post(node::seed::<S>),
         )
         .route("/api/v1/videos/{id}/cidmap", get(node::cidmap::<S>))
+        .route("/api/v1/proofs/epochs", get(proofs::epochs::<S>))
+        .route("/api/v1/proofs/epochs/{n}", get(proofs::epoch::<S>))
+        .route("/api/v1/proofs/receipts", get(proofs::receipts::<S>))
+        .route("/api/v1/proofs/receipts/{hash}", get(proofs::receipt::<S>))
+        .route("/api/v1/proofs/export", get(proofs::export::<S>))
+        .route("/api/v1/proofs/peers", get(proofs::peers::<S>))
         .route("/metrics", get(metrics::metrics::<S>))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))

@@ -48,6 +48,30 @@ pub async fn metrics<S: SegmentSource>(State(state): State<GatewayState<S>>) -> 
         s.bytes_uploaded as f64,
     );
     metric(
+        "receipts_accepted_total",
+        "counter",
+        "Receipts peers signed for this node's uploads, accepted.",
+        s.receipts_accepted as f64,
+    );
+    metric(
+        "receipts_refused_total",
+        "counter",
+        "Receipts refused as forged, tampered, replayed, over-claiming or late.",
+        s.receipts_refused as f64,
+    );
+    metric(
+        "bytes_receipted_total",
+        "counter",
+        "Uploaded bytes covered by accepted receipts.",
+        s.bytes_receipted as f64,
+    );
+    metric(
+        "peers_deprioritized",
+        "gauge",
+        "Peers served last because they owe receipts.",
+        s.peers_deprioritized as f64,
+    );
+    metric(
         "p2p_ratio",
         "gauge",
         "Share of fetched media bytes that came from peers.",

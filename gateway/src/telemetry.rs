@@ -15,6 +15,14 @@ pub struct Counters {
     pub bytes_from_cdn: AtomicU64,
     pub bytes_from_store: AtomicU64,
     pub bytes_uploaded: AtomicU64,
+    /// Receipts peers signed for blocks this node sent, accepted and kept.
+    pub receipts_accepted: AtomicU64,
+    /// Receipts refused: forged, tampered, replayed, over-claiming or late.
+    pub receipts_refused: AtomicU64,
+    /// Bytes the accepted receipts cover.
+    pub bytes_receipted: AtomicU64,
+    /// Peers now served last because they owe receipts (a gauge).
+    pub peers_deprioritized: AtomicU64,
 }
 
 impl Counters {
@@ -35,6 +43,14 @@ pub struct Stats {
     pub p2p_ratio: f64,
     pub segments_stored: u64,
     pub store_bytes: u64,
+    /// Receipts peers signed for this node's uploads, accepted and kept.
+    pub receipts_accepted: u64,
+    /// Receipts refused as forged, tampered, replayed, over-claiming or late.
+    pub receipts_refused: u64,
+    /// Bytes covered by accepted receipts.
+    pub bytes_receipted: u64,
+    /// Peers served last because they take blocks without signing receipts.
+    pub peers_deprioritized: u64,
 }
 
 /// Server-sent events of `GET /api/v1/events`.
@@ -113,6 +129,10 @@ impl Telemetry {
             },
             segments_stored: usage.segments,
             store_bytes: usage.bytes,
+            receipts_accepted: c.receipts_accepted.load(Ordering::Relaxed),
+            receipts_refused: c.receipts_refused.load(Ordering::Relaxed),
+            bytes_receipted: c.bytes_receipted.load(Ordering::Relaxed),
+            peers_deprioritized: c.peers_deprioritized.load(Ordering::Relaxed),
         }
     }
 }

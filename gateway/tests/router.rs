@@ -58,6 +58,7 @@ impl SegmentSource for Fixed {
 }
 
 impl NodeApi for Fixed {}
+impl gateway::ProofsApi for Fixed {}
 
 fn app() -> (axum::Router, Arc<Telemetry>) {
     let telemetry = Arc::new(Telemetry::new());

@@ -22,6 +22,8 @@ pub enum Misbehaviour {
 
 pub struct TestPeer {
     pub swarm: Swarm,
+    /// The peer's identity, to sign receipts with.
+    pub key: libp2p::identity::Keypair,
     shutdown: CancellationToken,
     _dir: tempfile::TempDir,
 }
@@ -47,7 +49,7 @@ impl TestPeer {
             max_connections: 64,
         };
         let (swarm, _task) = swarmseed::swarm::start(
-            key,
+            key.clone(),
             cert,
             settings,
             Arc::new(Telemetry::new()),
@@ -65,8 +67,8 @@ impl TestPeer {
                     match mode {
                         Misbehaviour::Client => {}
                         Misbehaviour::Liar => {
-                            let _ =
-                                wire::write_response(&mut stream, Status::Ok, &[0x47; 1000]).await;
+                            let _ = wire::write_response(&mut stream, Status::Ok, 0, &[0x47; 1000])
+                                .await;
                             let _ = stream.close().await;
                         }
                         Misbehaviour::Staller => {
@@ -78,6 +80,7 @@ impl TestPeer {
         });
         TestPeer {
             swarm,
+            key,
             shutdown,
             _dir: dir,
         }

@@ -1,12 +1,13 @@
 //! Serving and fetching blocks over `/swarmseed/blocks/1.0.0`, with
-//! per-peer concurrency caps and an upload rate limit on the serving side,
-//! and CID verification of every block on the fetching side.
+//! per-peer concurrency caps, an upload rate limit and lower priority for
+//! peers that do not sign receipts on the serving side, and CID
+//! verification of every block on the fetching side.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use cid::Cid;
 use futures::{AsyncWriteExt, StreamExt};
 use gateway::{Counters, Telemetry};
@@ -18,8 +19,12 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use super::Swarm;
-use super::wire::{self, PROTOCOL, Status, WireError};
+use super::wire::{self, Delivered, PROTOCOL, Status, WireError};
+use crate::receipts::Proofs;
 use crate::store::{Store, unixfs};
+
+/// Longest a peer that owes receipts waits behind peers that sign them.
+const DEPRIORITIZED_WAIT: Duration = Duration::from_secs(2);
 
 /// Limits on what this node uploads.
 #[derive(Clone, Copy, Debug)]
@@ -65,6 +70,7 @@ pub async fn serve(
     swarm: Swarm,
     store: Store,
     telemetry: Arc<Telemetry>,
+    proofs: Arc<Proofs>,
     limits: ServeLimits,
     shutdown: CancellationToken,
 ) {
@@ -77,6 +83,8 @@ pub async fn serve(
         }
     };
     let rate = Arc::new(RateLimiter::new(limits.upload_bytes_per_sec));
+    // Requests in flight from peers in good standing.
+    let preferred = Arc::new(AtomicUsize::new(0));
     let mut per_peer: HashMap<PeerId, Arc<Semaphore>> = HashMap::new();
     let tasks = TaskTracker::new();
     loop {
@@ -93,21 +101,36 @@ pub async fn serve(
             .or_insert_with(|| Arc::new(Semaphore::new(limits.per_peer)))
             .clone();
         let (store, rate, telemetry) = (store.clone(), rate.clone(), telemetry.clone());
+        let (proofs, preferred) = (proofs.clone(), preferred.clone());
         // The accept queue has no buffer: every stream gets its own task at once.
         tasks.spawn(async move {
-            let permit = sem.try_acquire_owned();
+            let debtor = proofs.deprioritized(&peer);
+            // A peer that owes receipts gets one request at a time.
+            let permit = if debtor && sem.available_permits() < limits.per_peer {
+                Err(())
+            } else {
+                sem.try_acquire_owned().map_err(|_| ())
+            };
             let result = match permit {
                 Ok(_permit) => {
+                    let _turn = if debtor {
+                        wait_behind(&preferred).await;
+                        None
+                    } else {
+                        Some(InFlight::new(&preferred))
+                    };
                     answer(
                         &mut stream,
+                        peer,
                         &store,
                         &rate,
                         &telemetry,
+                        &proofs,
                         limits.request_timeout,
                     )
                     .await
                 }
-                Err(_) => wire::write_response(&mut stream, Status::Busy, &[])
+                Err(()) => wire::write_response(&mut stream, Status::Busy, 0, &[])
                     .await
                     .map(|_| 0),
             };
@@ -123,11 +146,37 @@ pub async fn serve(
     tasks.wait().await;
 }
 
+/// Counts a preferred request in flight for as long as it lives.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn new(n: &Arc<AtomicUsize>) -> Self {
+        n.fetch_add(1, Ordering::Relaxed);
+        Self(n.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Lets preferred requests go first, for a bounded time.
+async fn wait_behind(preferred: &AtomicUsize) {
+    let until = Instant::now() + DEPRIORITIZED_WAIT;
+    while preferred.load(Ordering::Relaxed) > 0 && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 async fn answer(
     stream: &mut libp2p::Stream,
+    peer: PeerId,
     store: &Store,
     rate: &RateLimiter,
     telemetry: &Telemetry,
+    proofs: &Proofs,
     timeout: Duration,
 ) -> Result<usize, WireError> {
     let cid = tokio::time::timeout(timeout, wire::read_request(stream))
@@ -136,16 +185,17 @@ async fn answer(
     match store.get_block(&cid).await {
         Ok(Some(block)) => {
             rate.acquire(block.len()).await;
-            wire::write_response(stream, Status::Ok, &block).await?;
+            wire::write_response(stream, Status::Ok, proofs.epoch(), &block).await?;
             Counters::add(&telemetry.counters.bytes_uploaded, block.len() as u64);
+            proofs.sent(peer, cid.to_string(), block.len() as u64);
             Ok(block.len())
         }
-        Ok(None) => wire::write_response(stream, Status::NotFound, &[])
+        Ok(None) => wire::write_response(stream, Status::NotFound, 0, &[])
             .await
             .map(|_| 0),
         Err(e) => {
             warn!(cid = %cid, error = %e, "store read failed while serving");
-            wire::write_response(stream, Status::NotFound, &[])
+            wire::write_response(stream, Status::NotFound, 0, &[])
                 .await
                 .map(|_| 0)
         }
@@ -176,7 +226,7 @@ pub async fn fetch_block(
     cid: &Cid,
     max_block: u64,
     timeout: Duration,
-) -> Result<Bytes, FetchError> {
+) -> Result<Delivered, FetchError> {
     let mut control = swarm.control.clone();
     let exchange = async {
         let mut stream = control
@@ -193,7 +243,7 @@ pub async fn fetch_block(
         .await
         .map_err(|_| FetchError::Timeout)??;
     match answer {
-        Ok(data) if unixfs::verify(cid, &data) => Ok(data),
+        Ok(d) if unixfs::verify(cid, &d.data) => Ok(d),
         Ok(_) => Err(FetchError::Lied),
         Err(Status::NotFound) => Err(FetchError::NotFound),
         Err(Status::Busy) => Err(FetchError::Busy),

@@ -1,9 +1,10 @@
 //! The block protocol's wire format, `/swarmseed/blocks/1.0.0`.
 //!
 //! One request per stream: a varint length and a CID. The answer is a status
-//! byte, a varint length, then the block in writes of at most 16 KiB, each
-//! flushed, because WebRTC carries one message per flush and larger messages
-//! reset the stream.
+//! byte; for `Ok`, a varint of the provider's current receipt epoch (the
+//! receiver names it in its receipt); a varint length, then the block in
+//! writes of at most 16 KiB, each flushed, because WebRTC carries one
+//! message per flush and larger messages reset the stream.
 
 use bytes::{Bytes, BytesMut};
 use cid::Cid;
@@ -35,7 +36,7 @@ pub enum WireError {
     TooLarge(u64),
 }
 
-async fn read_varint(s: &mut (impl AsyncRead + Unpin)) -> Result<u64, WireError> {
+pub(crate) async fn read_varint(s: &mut (impl AsyncRead + Unpin)) -> Result<u64, WireError> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let mut b = [0u8; 1];
@@ -48,7 +49,7 @@ async fn read_varint(s: &mut (impl AsyncRead + Unpin)) -> Result<u64, WireError>
     Err(WireError::Malformed)
 }
 
-fn varint(mut v: u64, out: &mut Vec<u8>) {
+pub(crate) fn varint(mut v: u64, out: &mut Vec<u8>) {
     while v >= 0x80 {
         out.push(v as u8 | 0x80);
         v >>= 7;
@@ -76,12 +77,24 @@ pub async fn read_request(s: &mut (impl AsyncRead + Unpin)) -> Result<Cid, WireE
     Cid::try_from(buf.as_slice()).map_err(|_| WireError::Malformed)
 }
 
+/// A block the provider sends, and the epoch its receipt belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivered {
+    pub data: Bytes,
+    pub epoch: u64,
+}
+
+/// Writes an answer; `epoch` is sent with `Ok` only.
 pub async fn write_response(
     s: &mut (impl AsyncWrite + Unpin),
     status: Status,
+    epoch: u64,
     data: &[u8],
 ) -> Result<(), WireError> {
     let mut head = vec![status as u8];
+    if status == Status::Ok {
+        varint(epoch, &mut head);
+    }
     varint(data.len() as u64, &mut head);
     s.write_all(&head).await?;
     s.flush().await?;
@@ -96,16 +109,21 @@ pub async fn write_response(
 pub async fn read_response(
     s: &mut (impl AsyncRead + Unpin),
     max: u64,
-) -> Result<Result<Bytes, Status>, WireError> {
+) -> Result<Result<Delivered, Status>, WireError> {
     let mut status = [0u8; 1];
     s.read_exact(&mut status).await?;
-    let len = read_varint(s).await?;
     let status = match status[0] {
         0 => Status::Ok,
         1 => Status::NotFound,
         2 => Status::Busy,
         _ => return Err(WireError::Malformed),
     };
+    let epoch = if status == Status::Ok {
+        read_varint(s).await?
+    } else {
+        0
+    };
+    let len = read_varint(s).await?;
     if status != Status::Ok {
         return Ok(Err(status));
     }
@@ -114,7 +132,10 @@ pub async fn read_response(
     }
     let mut buf = BytesMut::zeroed(len as usize);
     s.read_exact(&mut buf).await?;
-    Ok(Ok(buf.freeze()))
+    Ok(Ok(Delivered {
+        data: buf.freeze(),
+        epoch,
+    }))
 }
 
 #[cfg(test)]
@@ -133,13 +154,16 @@ mod tests {
 
             let data = vec![7u8; 40_000];
             let mut buf = Cursor::new(Vec::new());
-            write_response(&mut buf, Status::Ok, &data).await.unwrap();
+            write_response(&mut buf, Status::Ok, 300, &data)
+                .await
+                .unwrap();
             let bytes = buf.into_inner();
             let got = read_response(&mut Cursor::new(bytes.clone()), 1 << 20)
                 .await
                 .unwrap()
                 .unwrap();
-            assert_eq!(got, data);
+            assert_eq!(got.data, data);
+            assert_eq!(got.epoch, 300);
             assert!(matches!(
                 read_response(&mut Cursor::new(bytes), 1000).await,
                 Err(WireError::TooLarge(40_000))
@@ -157,7 +181,7 @@ mod tests {
                     .is_err()
             );
             assert!(
-                read_response(&mut Cursor::new(vec![0, 5, 1]), 10)
+                read_response(&mut Cursor::new(vec![0, 0, 5, 1]), 10)
                     .await
                     .is_err()
             );
