@@ -32,6 +32,9 @@ use crate::trust::Trust;
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN: Duration = Duration::from_secs(10);
 
+/// How long waiting receipts may take to reach their providers at shutdown.
+const RECEIPTS_DRAIN: Duration = Duration::from_secs(3);
+
 /// The file, inside `data_dir`, holding the gateway's bound address.
 pub const GATEWAY_ADDR_FILE: &str = "gateway.addr";
 
@@ -71,13 +74,17 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         mdns: p.mdns,
         max_connections: p.max_connections,
     };
+    // The swarm outlives the other components at shutdown, so receipts
+    // still waiting can be sent; dropping the guard stops it on any exit.
+    let swarm_stop = CancellationToken::new();
+    let _swarm_guard = swarm_stop.clone().drop_guard();
     let (swarm, swarm_task) = swarm::start(
         key.clone(),
         certificate,
         settings,
         telemetry.clone(),
         room_events,
-        shutdown.clone(),
+        swarm_stop.clone(),
     )?;
     info!(peer = %swarm.peer_id, "swarm started");
     let serve_limits = ServeLimits {
@@ -103,6 +110,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .proofs
         .send_receipts
         .then(|| ReceiptSender::new(key.clone(), swarm.clone()));
+    let receipts_out = sender.clone();
     let peers = PeerFetcher::new(
         swarm.clone(),
         PeerLimits {
@@ -213,6 +221,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     if tokio::time::timeout(DRAIN, fetcher.finish()).await.is_err() {
         warn!("store writes did not finish in time");
     }
+    if let Some(sender) = receipts_out
+        && tokio::time::timeout(RECEIPTS_DRAIN, sender.flush())
+            .await
+            .is_err()
+    {
+        warn!("receipts still waiting were not all sent");
+    }
+    swarm_stop.cancel();
     for task in [
         block_server,
         receipt_server,

@@ -14,6 +14,7 @@ use libp2p::identity::Keypair;
 use proofs::{Receipt, VERSION};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use super::now_ms;
@@ -41,6 +42,7 @@ pub struct ReceiptSender {
     /// Starts at the clock in µs, so seqs keep rising across restarts.
     seq: AtomicU64,
     queues: Mutex<HashMap<PeerId, mpsc::Sender<Owed>>>,
+    tasks: TaskTracker,
 }
 
 impl ReceiptSender {
@@ -51,6 +53,7 @@ impl ReceiptSender {
             swarm,
             seq: AtomicU64::new(now_ms() * 1000),
             queues: Mutex::default(),
+            tasks: TaskTracker::new(),
         })
     }
 
@@ -82,7 +85,18 @@ impl ReceiptSender {
         let (tx, rx) = mpsc::channel(4096);
         let _ = tx.try_send(owed);
         queues.insert(provider, tx);
-        tokio::spawn(self.clone().run(provider, rx));
+        self.tasks.spawn(self.clone().run(provider, rx));
+    }
+
+    /// Sends every receipt still waiting, at shutdown, before the swarm stops.
+    pub async fn flush(&self) {
+        // Dropping the queues' senders ends each task after its last batch.
+        self.queues
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 
     async fn run(self: Arc<Self>, provider: PeerId, mut rx: mpsc::Receiver<Owed>) {
