@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use gateway::{
-    NodeApi, NodeInfo, Playlist, Segment, SegmentKey, SegmentSource, SourceError, StoreUsage,
+    NodeApi, NodeInfo, PinStatus, Playlist, Segment, SegmentKey, SegmentSource, SourceError, StoreUsage,
     VideoStatus,
 };
 use url::Url;
@@ -29,6 +29,10 @@ impl SegmentSource for Service {
 
     async fn segment(&self, key: &SegmentKey) -> Result<Segment, SourceError> {
         self.fetcher.segment(key).await
+    }
+
+    async fn stored_segment(&self, key: &SegmentKey) -> Option<Segment> {
+        self.fetcher.stored(key).await
     }
 
     fn store_usage(&self) -> StoreUsage {
@@ -59,5 +63,20 @@ impl NodeApi for Service {
 
     async fn cidmap(&self, id: &str) -> Option<Bytes> {
         self.rooms.map_json(id)
+    }
+
+    async fn pins(&self) -> Vec<PinStatus> {
+        self.seeder.pins().await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot list pins");
+            Vec::new()
+        })
+    }
+
+    async fn pin(&self, url: Url, id: Option<String>) -> Result<PinStatus, String> {
+        self.seeder.pin(url, id).await
+    }
+
+    async fn unpin(&self, id: &str) -> Result<bool, String> {
+        self.seeder.unpin(id).await
     }
 }

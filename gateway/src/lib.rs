@@ -10,6 +10,7 @@ mod events;
 mod hls;
 mod metrics;
 mod node;
+mod pins;
 mod range;
 mod segments;
 mod source;
@@ -26,6 +27,7 @@ pub use error::ApiError;
 pub use hls::paths::{ipfs_cid, playlist_path, segment_path};
 pub use hls::rewrite::{References, RewriteError, references, rewrite_playlist};
 pub use node::{NodeApi, NodeInfo, SeedRequest, VideoStatus};
+pub use pins::PinStatus;
 pub use source::{
     ByteRange, Origin, Playlist, Segment, SegmentKey, SegmentSource, SourceError, StoreUsage,
 };
@@ -73,6 +75,8 @@ pub fn router<S: SegmentSource + NodeApi>(state: GatewayState<S>) -> Router {
             get(node::videos::<S>).post(node::seed::<S>),
         )
         .route("/api/v1/videos/{id}/cidmap", get(node::cidmap::<S>))
+        .route("/api/v1/pins", get(pins::list::<S>).post(pins::add::<S>))
+        .route("/api/v1/pins/{id}", axum::routing::delete(pins::remove::<S>))
         .route("/metrics", get(metrics::metrics::<S>))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))

@@ -35,6 +35,8 @@ pub struct Stats {
     pub p2p_ratio: f64,
     pub segments_stored: u64,
     pub store_bytes: u64,
+    /// Segment writes refused because the store's disk is full.
+    pub store_full_errors: u64,
 }
 
 /// Server-sent events of `GET /api/v1/events`.
@@ -113,6 +115,7 @@ impl Telemetry {
             },
             segments_stored: usage.segments,
             store_bytes: usage.bytes,
+            store_full_errors: usage.full_errors,
         }
     }
 }
