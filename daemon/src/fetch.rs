@@ -24,8 +24,8 @@ use crate::cdn::Cdn;
 use crate::peers::{PeerError, PeerFetcher};
 use crate::playlists::LiveCache;
 use crate::rooms::Rooms;
-use crate::store::{Store, StoreError};
 use crate::store::unixfs::{self, Dag};
+use crate::store::{Store, StoreError};
 use crate::trust::{Trust, Trusted};
 
 /// Bounds on what the origin may send.

@@ -274,6 +274,8 @@ impl Seeder {
             map.push(Rendition { playlist, segments });
         }
         let map = CidMap::new(id.to_owned(), url.to_string(), map).sign(&self.key);
+        // The map is part of what the pin holds: peers fetch it by CID.
+        let _pending = self.store.expect_pin(&crate::rooms::map_key(&map), id);
         self.rooms
             .publish_map(map)
             .await

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use gateway::{
-    NodeApi, NodeInfo, PinStatus, Playlist, Segment, SegmentKey, SegmentSource, SourceError, StoreUsage,
-    VideoStatus,
+    NodeApi, NodeInfo, PinStatus, Playlist, Segment, SegmentKey, SegmentSource, SourceError,
+    StoreUsage, VideoStatus,
 };
 use url::Url;
 

@@ -76,7 +76,10 @@ pub fn router<S: SegmentSource + NodeApi>(state: GatewayState<S>) -> Router {
         )
         .route("/api/v1/videos/{id}/cidmap", get(node::cidmap::<S>))
         .route("/api/v1/pins", get(pins::list::<S>).post(pins::add::<S>))
-        .route("/api/v1/pins/{id}", axum::routing::delete(pins::remove::<S>))
+        .route(
+            "/api/v1/pins/{id}",
+            axum::routing::delete(pins::remove::<S>),
+        )
         .route("/metrics", get(metrics::metrics::<S>))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))

@@ -65,6 +65,11 @@ impl Daemon {
     pub async fn start_store_on_tmpfs(home: &Path, store: &str, size: &str) -> Daemon {
         let config = home.join("config.toml");
         std::fs::create_dir_all(home.join("data/store")).unwrap();
+        std::fs::set_permissions(
+            home.join("data"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
         std::fs::write(
             &config,
             format!(
@@ -76,9 +81,7 @@ impl Daemon {
         let mut command = Command::new("unshare");
         command
             .args(["-m", "sh", "-c"])
-            .arg(
-                "mount -t tmpfs -o size=\"$1\" tmpfs \"$2\" && exec \"$3\" run --config \"$4\"",
-            )
+            .arg("mount -t tmpfs -o size=\"$1\" tmpfs \"$2\" && exec \"$3\" run --config \"$4\"")
             .arg("sh")
             .arg(size)
             .arg(home.join("data/store"))

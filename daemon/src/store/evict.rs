@@ -223,7 +223,12 @@ mod tests {
 
     #[test]
     fn least_recently_used_go_first_until_under_with_hysteresis() {
-        let objects = vec![c("new", 30, 9), c("old", 30, 1), c("mid", 30, 5), c("x", 30, 7)];
+        let objects = vec![
+            c("new", 30, 9),
+            c("old", 30, 1),
+            c("mid", 30, 5),
+            c("x", 30, 7),
+        ];
         // 120 used, quota 100: the pass ends at or under 95.
         let (v, left) = victims(objects, &HashSet::new(), 120, 100);
         assert_eq!(v, ["old"]);

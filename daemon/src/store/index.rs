@@ -98,14 +98,14 @@ impl Index {
 
     /// Records a segment whose blocks (`blocks`, every CID of its DAG) are
     /// on disk, and pins it under `pins`. Returns whether its object is new
-    /// to the store.
+    /// to the store, and the object the key named before, if another.
     pub fn put_segment(
         &self,
         key: &str,
         meta: &SegmentMeta,
         blocks: &[String],
         pins: &[String],
-    ) -> sled::Result<bool> {
+    ) -> sled::Result<(bool, Option<String>)> {
         let value = serde_json::to_vec(meta).unwrap_or_default();
         let distinct: BTreeSet<&String> = blocks.iter().collect();
         let block_list = serde_json::to_vec(&distinct).unwrap_or_default();
@@ -142,7 +142,17 @@ impl Index {
             .map_err(storage)?;
         // A segment counts as stored once it survives kill -9.
         self.db.flush()?;
-        Ok(fresh)
+        Ok((fresh, previous.map(|p| p.cid)))
+    }
+
+    /// Whether any segment key names the object.
+    pub fn named(&self, cid: &str) -> sled::Result<bool> {
+        Ok(self
+            .keys
+            .scan_prefix(pair(cid, ""))
+            .next()
+            .transpose()?
+            .is_some())
     }
 
     /// Removes an object, the keys that name it and its references on its

@@ -111,11 +111,8 @@ impl Store {
         let index = Index::open(&dir.join("index"))?;
         let blocks = BlockFiles::open(&dir.join("blocks"))?;
         let (objects, bytes) = index.usage();
-        let hot = quick_cache::sync::Cache::with_weighter(
-            1024,
-            limits.memory_cache.max(1),
-            ByteWeight,
-        );
+        let hot =
+            quick_cache::sync::Cache::with_weighter(1024, limits.memory_cache.max(1), ByteWeight);
         let access = evict::Access::new(index.last_access());
         let store = Self {
             inner: Arc::new(Inner {
@@ -233,16 +230,7 @@ impl Inner {
         };
         let Some((cid, bytes)) = assembled else {
             warn!(key, cid = %meta.cid, "stored segment incomplete or damaged; will fetch again");
-            self.locked(|inner| {
-                if let Some(removed) = inner.index.remove_object(&meta.cid)? {
-                    inner.forgotten(removed.size, &removed.keys);
-                    inner.index.flush()?;
-                    for block in &removed.dead_blocks {
-                        inner.blocks.remove(block)?;
-                    }
-                }
-                Ok(())
-            })?;
+            self.locked(|inner| inner.remove(&meta.cid))?;
             return Ok(None);
         };
         self.access.touch(&meta.cid);
@@ -299,6 +287,19 @@ impl Inner {
         f(self)
     }
 
+    /// Removes one object and the blocks only it held. Runs with `writes` held.
+    fn remove(&self, cid: &str) -> Result<(), StoreError> {
+        if let Some(removed) = self.index.remove_object(cid)? {
+            self.forgotten(removed.size, &removed.keys);
+            // The index must stop naming blocks before their files go.
+            self.index.flush()?;
+            for block in &removed.dead_blocks {
+                self.blocks.remove(block)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Accounts for an object gone from the index and drops its keys from memory.
     fn forgotten(&self, size: u64, keys: &[String]) {
         self.objects.fetch_sub(1, Ordering::Relaxed);
@@ -339,10 +340,17 @@ impl Inner {
                 })?;
             }
             let names: Vec<String> = dag.blocks.iter().map(|b| b.cid.to_string()).collect();
-            let fresh = inner.index.put_segment(&key, &meta, &names, &pins)?;
+            let (fresh, previous) = inner.index.put_segment(&key, &meta, &names, &pins)?;
             if fresh {
                 inner.objects.fetch_add(1, Ordering::Relaxed);
                 inner.bytes.fetch_add(meta.size, Ordering::Relaxed);
+            }
+            // A key given new bytes (a newer CID map) leaves the old object
+            // unreachable by key: it goes now rather than by the quota.
+            if let Some(old) = previous
+                && !inner.index.named(&old)?
+            {
+                inner.remove(&old)?;
             }
             // The object just written is the most recently used.
             inner.access.touch(&meta.cid);

@@ -152,7 +152,9 @@ impl Store {
 
     /// The objects recorded under pin `id` that are in the store.
     pub async fn pin_usage(&self, id: String) -> Result<PinUsage, StoreError> {
+        // Under `writes`, so a write that replaces an object is seen whole.
         self.blocking(move |inner| {
+            let _held = inner.writes.lock().unwrap_or_else(|p| p.into_inner());
             let mut usage = PinUsage::default();
             for cid in inner.index.pinned_by(&id) {
                 if let Some(size) = inner.index.object_size(&cid)? {

@@ -60,7 +60,10 @@ async fn a_block_shared_by_two_objects_outlives_the_first_and_goes_with_the_last
     let store = open(dir.path(), whole.len() as u64 * 11 / 10);
     assert!(store.get_segment("part").await.unwrap().is_none());
     assert_eq!(store.inner.index.refs(&part_cid).unwrap(), 1);
-    assert!(block_file_exists(&store, &part_cid), "still held by `whole`");
+    assert!(
+        block_file_exists(&store, &part_cid),
+        "still held by `whole`"
+    );
     let got = store.get_segment("whole").await.unwrap().unwrap();
     assert_eq!(got.bytes, whole);
     assert_eq!(store.usage().segments, 1);
@@ -156,4 +159,16 @@ async fn pinned_objects_stay_over_the_quota_and_unpinning_makes_them_cache() {
     assert!(store.get_segment("a").await.unwrap().is_none());
     assert_eq!(store.get_segment("c").await.unwrap().unwrap().bytes, c);
     assert_eq!(store.usage().bytes, 1000);
+}
+
+#[tokio::test]
+async fn a_key_given_new_bytes_drops_the_object_it_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), u64::MAX);
+    let (old, new) = (bytes(1, 1000), bytes(2, 1200));
+    let old_cid = put(&store, "map", &old).await;
+    put(&store, "map", &new).await;
+    assert_eq!(store.get_segment("map").await.unwrap().unwrap().bytes, new);
+    assert_eq!((store.usage().segments, store.usage().bytes), (1, 1200));
+    assert!(!block_file_exists(&store, &old_cid));
 }
