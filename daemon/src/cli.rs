@@ -66,6 +66,15 @@ pub enum Command {
         /// The file.
         file: PathBuf,
     },
+    /// Pin videos in the running daemon: pinned videos are seeded whole and
+    /// never evicted.
+    Pin {
+        #[command(subcommand)]
+        action: crate::pin_cli::PinAction,
+        /// Config file of the daemon to ask.
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,8 +127,8 @@ pub fn daemon_url(config: &Config, path: &str) -> String {
     format!("http://{}{path}", gateway_addr(config))
 }
 
-/// Asks the running daemon to seed `url`, then follows the job to its end.
-pub async fn seed(config: &Config, url: &str, id: Option<String>) -> anyhow::Result<String> {
+/// The running daemon's API token, for mutating requests.
+pub(crate) fn api_token(config: &Config) -> anyhow::Result<String> {
     let token_path = config.data_dir.join("api.token");
     let token = std::fs::read_to_string(&token_path).with_context(|| {
         format!(
@@ -127,6 +136,12 @@ pub async fn seed(config: &Config, url: &str, id: Option<String>) -> anyhow::Res
             token_path.display()
         )
     })?;
+    Ok(token.trim().to_owned())
+}
+
+/// Asks the running daemon to seed `url`, then follows the job to its end.
+pub async fn seed(config: &Config, url: &str, id: Option<String>) -> anyhow::Result<String> {
+    let token = api_token(config)?;
     let client = reqwest::Client::new();
     let reply = client
         .post(daemon_url(config, "/api/v1/videos"))

@@ -94,8 +94,13 @@ pub struct P2pConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// Bound on stored segment bytes; cache above pins is evicted, least
-    /// recently used first.
+    /// recently used first, down to a little under the bound. Pinned
+    /// (seeded) videos are never evicted, even if they alone exceed it.
     pub max_bytes: ByteSize,
+    /// Free space the store leaves on its disk: a segment write that would
+    /// leave less is refused (store full), so the index always has room for
+    /// its own writes. Segments are then served without being stored.
+    pub min_free_bytes: ByteSize,
     /// Recently served segments kept in memory, already verified, so hot
     /// segments skip the disk.
     pub memory_cache: ByteSize,
@@ -177,6 +182,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             max_bytes: ByteSize::gib(50),
+            min_free_bytes: ByteSize::mib(64),
             memory_cache: ByteSize::mib(256),
         }
     }

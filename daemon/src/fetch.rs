@@ -24,8 +24,8 @@ use crate::cdn::Cdn;
 use crate::peers::{PeerError, PeerFetcher};
 use crate::playlists::LiveCache;
 use crate::rooms::Rooms;
-use crate::store::Store;
 use crate::store::unixfs::{self, Dag};
+use crate::store::{Store, StoreError};
 use crate::trust::{Trust, Trusted};
 
 /// Bounds on what the origin may send.
@@ -47,6 +47,8 @@ pub struct P2p {
 }
 
 type SharedFetch = Shared<BoxFuture<'static, Result<Segment, SourceError>>>;
+/// Resolves once the fetched segment is in the store, or why it is not.
+type SharedKept = Shared<BoxFuture<'static, Result<(), String>>>;
 
 pub(crate) struct Inner {
     pub(crate) store: Store,
@@ -57,7 +59,7 @@ pub(crate) struct Inner {
     pub(crate) p2p: Option<P2p>,
     /// Fetches under way, so concurrent requests for one segment share one.
     /// The flag marks prefetches, which never go to the CDN.
-    inflight: Mutex<HashMap<SegmentKey, (SharedFetch, bool)>>,
+    inflight: Mutex<HashMap<SegmentKey, (SharedFetch, bool, SharedKept)>>,
     pub(crate) live: LiveCache,
     /// Fetches and store writes under way, awaited at shutdown.
     pub(crate) tasks: TaskTracker,
@@ -109,13 +111,14 @@ impl Inner {
         self: &Arc<Self>,
         key: &SegmentKey,
         peers_only: bool,
-    ) -> (Result<Segment, SourceError>, bool) {
-        let (fetch, joined_peers_only) = {
+    ) -> (Result<Segment, SourceError>, bool, SharedKept) {
+        let (fetch, joined_peers_only, kept) = {
             let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((f, p)) = inflight.get(key) {
-                (f.clone(), *p)
+            if let Some((f, p, k)) = inflight.get(key) {
+                (f.clone(), *p, k.clone())
             } else {
                 let (tx, rx) = oneshot::channel();
+                let (kept_tx, kept_rx) = oneshot::channel();
                 let inner = self.clone();
                 let k = key.clone();
                 self.tasks.spawn(async move {
@@ -134,14 +137,16 @@ impl Inner {
                     match fetched {
                         Ok((seg, dag)) => {
                             let _ = tx.send(Ok(seg.clone()));
-                            inner
+                            let kept = inner
                                 .keep(k.to_string(), dag, seg.bytes, seg.content_type)
                                 .await;
                             forget(&inner);
+                            let _ = kept_tx.send(kept);
                         }
                         Err(e) => {
                             // Gone before the answer, so a retry starts afresh.
                             forget(&inner);
+                            let _ = kept_tx.send(Err(e.to_string()));
                             let _ = tx.send(Err(e));
                         }
                     }
@@ -149,11 +154,18 @@ impl Inner {
                 let f = async move { rx.await.unwrap_or(Err(SourceError::Store)) }
                     .boxed()
                     .shared();
-                inflight.insert(key.clone(), (f.clone(), peers_only));
-                (f, peers_only)
+                let kept = async move {
+                    kept_rx
+                        .await
+                        .unwrap_or_else(|_| Err("fetch abandoned".to_owned()))
+                }
+                .boxed()
+                .shared();
+                inflight.insert(key.clone(), (f.clone(), peers_only, kept.clone()));
+                (f, peers_only, kept)
             }
         };
-        (fetch.await, joined_peers_only)
+        (fetch.await, joined_peers_only, kept)
     }
 
     async fn obtain_from_peers(
@@ -184,17 +196,35 @@ impl Inner {
         .await
     }
 
-    async fn keep(&self, key: String, dag: Arc<Dag>, bytes: Bytes, content_type: Option<String>) {
+    async fn keep(
+        &self,
+        key: String,
+        dag: Arc<Dag>,
+        bytes: Bytes,
+        content_type: Option<String>,
+    ) -> Result<(), String> {
         let (cid, size) = (dag.root.to_string(), bytes.len() as u64);
-        if let Err(e) = self
+        match self
             .store
             .put_imported(key.clone(), dag, bytes, content_type)
             .await
         {
-            // Serving goes on when the store can't take the bytes (disk full).
-            warn!(segment = %key, error = %e, "segment not stored");
-        } else if let Some(p2p) = &self.p2p {
-            p2p.holdings.stored(&key, &cid, size);
+            // Serving goes on when the store can't take the bytes; the store
+            // logs a full disk itself, now and then rather than per segment.
+            Err(e @ StoreError::Full { .. }) => {
+                debug!(segment = %key, error = %e, "segment not stored");
+                Err(e.to_string())
+            }
+            Err(e) => {
+                warn!(segment = %key, error = %e, "segment not stored");
+                Err(e.to_string())
+            }
+            Ok(_) => {
+                if let Some(p2p) = &self.p2p {
+                    p2p.holdings.stored(&key, &cid, size);
+                }
+                Ok(())
+            }
         }
     }
 
@@ -361,6 +391,21 @@ impl Inner {
         });
     }
 
+    /// Joins or starts a fetch that may use the CDN.
+    async fn fetch_joined(
+        self: &Arc<Self>,
+        key: &SegmentKey,
+    ) -> (Result<Segment, SourceError>, SharedKept) {
+        match self.fetch_once(key, false).await {
+            // A prefetch from peers failed; this request may use the CDN.
+            (Err(_), true, _) => {
+                let (r, _, kept) = self.fetch_once(key, false).await;
+                (r, kept)
+            }
+            (r, _, kept) => (r, kept),
+        }
+    }
+
     pub(crate) fn count_cdn(&self, bytes: &Bytes) {
         Counters::add(&self.telemetry.counters.bytes_from_cdn, bytes.len() as u64);
     }
@@ -378,6 +423,36 @@ fn named_cid(url: &Url) -> Option<Cid> {
         }
     }
     None
+}
+
+impl Fetcher {
+    /// The segment if the store holds it.
+    pub async fn stored(&self, key: &SegmentKey) -> Option<Segment> {
+        let s = self
+            .inner
+            .store
+            .get_segment(&key.to_string())
+            .await
+            .ok()??;
+        Some(Segment {
+            bytes: s.bytes,
+            content_type: s.content_type,
+            cid: s.cid.to_string(),
+            origin: Origin::Store,
+        })
+    }
+
+    /// A segment once it is in the store, for seeding, where a segment
+    /// served but not kept (a full disk) is a failure.
+    pub async fn segment_kept(&self, key: &SegmentKey) -> Result<Segment, String> {
+        if let Some(s) = self.stored(key).await {
+            return Ok(s);
+        }
+        let (seg, kept) = self.inner.fetch_joined(key).await;
+        let seg = seg.map_err(|e| e.to_string())?;
+        kept.await?;
+        Ok(seg)
+    }
 }
 
 impl SegmentSource for Fetcher {
@@ -401,14 +476,14 @@ impl SegmentSource for Fetcher {
         };
         let seg = match found {
             Some(s) => s,
-            None => match self.inner.fetch_once(key, false).await {
-                // A prefetch from peers failed; this request may use the CDN.
-                (Err(_), true) => self.inner.fetch_once(key, false).await.0?,
-                (r, _) => r?,
-            },
+            None => self.inner.fetch_joined(key).await.0?,
         };
         self.inner.prefetch_after(key);
         Ok(seg)
+    }
+
+    async fn stored_segment(&self, key: &SegmentKey) -> Option<Segment> {
+        self.stored(key).await
     }
 
     fn store_usage(&self) -> StoreUsage {

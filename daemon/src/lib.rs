@@ -9,6 +9,7 @@ pub mod fetch;
 pub mod holdings;
 pub mod notify;
 pub mod peers;
+pub mod pin_cli;
 pub mod playlists;
 pub mod proofs_cli;
 pub mod receipts;

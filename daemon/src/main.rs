@@ -78,6 +78,11 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Pin { action, config } => {
+            let config = cli::load_config(config.as_deref())?;
+            println!("{}", swarmseed::pin_cli::run(&config, action).await?);
+            Ok(())
+        }
         Command::Cid { file } => {
             println!("{}", cli::cid(&file)?);
             Ok(())

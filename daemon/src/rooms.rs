@@ -157,7 +157,8 @@ impl Rooms {
         }
     }
 
-    /// Stores a map's JSON as an object so peers can fetch it by CID.
+    /// Stores a map's JSON as an object so peers can fetch it by CID. A
+    /// newer map from the same publisher replaces the older in the store.
     async fn hold(&self, map: &CidMap) -> Result<RoomMessage, crate::store::StoreError> {
         let json = Bytes::from(map.to_json());
         let dag = unixfs::import(&json);
@@ -168,11 +169,7 @@ impl Rooms {
             publisher: map.publisher.clone().unwrap_or_default(),
             created_ms: map.created_ms,
         };
-        let key = format!(
-            "cidmap:{}:{}",
-            map.video,
-            map.publisher.as_deref().unwrap_or("origin")
-        );
+        let key = map_key(map);
         self.store
             .put_imported(key, Arc::new(dag), json, Some("application/json".into()))
             .await?;
@@ -378,4 +375,13 @@ impl Rooms {
             self.announce_held(&video).await;
         }
     }
+}
+
+/// The store key of a map: one per video and publisher.
+pub fn map_key(map: &CidMap) -> String {
+    format!(
+        "cidmap:{}:{}",
+        map.video,
+        map.publisher.as_deref().unwrap_or("origin")
+    )
 }

@@ -45,8 +45,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let certificate = keys::load_or_create_certificate(&data_dir)?;
     let token = keys::load_or_create_token(&data_dir)?;
     let store_dir = data_dir.join("store");
-    let memory_cache = config.store.memory_cache.as_u64();
-    let store = tokio::task::spawn_blocking(move || Store::open(&store_dir, memory_cache))
+    let limits = crate::store::Limits {
+        memory_cache: config.store.memory_cache.as_u64(),
+        max_bytes: config.store.max_bytes.as_u64(),
+        min_free: config.store.min_free_bytes.as_u64(),
+    };
+    let store = tokio::task::spawn_blocking(move || Store::open(&store_dir, limits))
         .await?
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
     let usage = store.usage();

@@ -1,11 +1,13 @@
 //! Super-seeding: fetch every rendition's every segment and init section,
-//! keep them, and publish a signed CID map in the video's room.
+//! keep them, and publish a signed CID map in the video's room. A seeded
+//! video is pinned: every object it fetches or finds is recorded under its
+//! id, and the store never evicts it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
-use gateway::{SegmentSource, VideoStatus};
+use gateway::{PinStatus, SegmentSource, VideoStatus};
 use libp2p::identity::Keypair;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
@@ -151,6 +153,75 @@ impl Seeder {
         v
     }
 
+    /// Pins and seeds a video.
+    pub async fn pin(self: &Arc<Self>, url: Url, id: Option<String>) -> Result<PinStatus, String> {
+        let v = self.seed(url, id).await?;
+        Ok(PinStatus {
+            id: v.id,
+            url: v.url,
+            objects: 0,
+            bytes: 0,
+            state: v.state,
+            reason: v.reason,
+        })
+    }
+
+    /// Stops the video's seed job and unpins it: its objects become cache.
+    pub async fn unpin(&self, id: &str) -> Result<bool, String> {
+        if let Some(job) = self
+            .jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id)
+        {
+            job.abort();
+        }
+        let had_job = self
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id)
+            .is_some();
+        let pinned = self
+            .store
+            .unpin(id.to_owned())
+            .await
+            .map_err(|e| e.to_string())?;
+        if pinned {
+            info!(video = id, "unpinned");
+        }
+        Ok(pinned || had_job)
+    }
+
+    /// Every pin, with what it holds and its seed job's state.
+    pub async fn pins(&self) -> Result<Vec<PinStatus>, String> {
+        let stored = self.store.videos().await.map_err(|e| e.to_string())?;
+        let mut out = Vec::with_capacity(stored.len());
+        for (id, url) in stored {
+            let usage = self
+                .store
+                .pin_usage(id.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            let job = self
+                .status
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&id)
+                .cloned();
+            out.push(PinStatus {
+                id,
+                url,
+                objects: usage.objects,
+                bytes: usage.bytes,
+                state: job.as_ref().map_or("fetching".into(), |j| j.state.clone()),
+                reason: job.and_then(|j| j.reason),
+            });
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
     /// Stops every job; they resume from the store at the next start.
     pub fn stop(&self) {
         for (_, job) in self.jobs.lock().unwrap_or_else(|p| p.into_inner()).drain() {
@@ -178,9 +249,15 @@ impl Seeder {
         for (playlist, keys) in renditions {
             let fetched: Vec<Result<Entry, String>> = futures::stream::iter(keys)
                 .map(|key| async move {
+                    let _pending = self.store.expect_pin(&key.to_string(), id);
                     let seg = self
                         .fetcher
-                        .segment(&key)
+                        .segment_kept(&key)
+                        .await
+                        .map_err(|e| format!("{key}: {e}"))?;
+                    // Found already stored, or written by a fetch this job joined.
+                    self.store
+                        .pin_object(id.to_owned(), seg.cid.clone())
                         .await
                         .map_err(|e| format!("{key}: {e}"))?;
                     self.update(id, |s| s.segments_stored += 1);
@@ -197,6 +274,8 @@ impl Seeder {
             map.push(Rendition { playlist, segments });
         }
         let map = CidMap::new(id.to_owned(), url.to_string(), map).sign(&self.key);
+        // The map is part of what the pin holds: peers fetch it by CID.
+        let _pending = self.store.expect_pin(&crate::rooms::map_key(&map), id);
         self.rooms
             .publish_map(map)
             .await

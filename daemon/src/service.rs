@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use gateway::{
-    ApiError, NodeApi, NodeInfo, Playlist, ProofsApi, Segment, SegmentKey, SegmentSource,
-    SourceError, StoreUsage, VideoStatus,
+    ApiError, NodeApi, NodeInfo, PinStatus, Playlist, ProofsApi, Segment, SegmentKey,
+    SegmentSource, SourceError, StoreUsage, VideoStatus,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -34,6 +34,10 @@ impl SegmentSource for Service {
 
     async fn segment(&self, key: &SegmentKey) -> Result<Segment, SourceError> {
         self.fetcher.segment(key).await
+    }
+
+    async fn stored_segment(&self, key: &SegmentKey) -> Option<Segment> {
+        self.fetcher.stored(key).await
     }
 
     fn store_usage(&self) -> StoreUsage {
@@ -64,6 +68,21 @@ impl NodeApi for Service {
 
     async fn cidmap(&self, id: &str) -> Option<Bytes> {
         self.rooms.map_json(id)
+    }
+
+    async fn pins(&self) -> Vec<PinStatus> {
+        self.seeder.pins().await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot list pins");
+            Vec::new()
+        })
+    }
+
+    async fn pin(&self, url: Url, id: Option<String>) -> Result<PinStatus, String> {
+        self.seeder.pin(url, id).await
+    }
+
+    async fn unpin(&self, id: &str) -> Result<bool, String> {
+        self.seeder.unpin(id).await
     }
 }
 

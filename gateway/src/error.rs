@@ -17,6 +17,8 @@ pub enum ApiError {
     Unauthorized,
     #[error("playlist does not parse: {0}")]
     BadPlaylist(String),
+    #[error("not in the store (only-if-cached)")]
+    NotCached,
     #[error("range not satisfiable")]
     RangeNotSatisfiable { length: u64 },
     #[error(transparent)]
@@ -32,6 +34,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotCached => StatusCode::GATEWAY_TIMEOUT,
             ApiError::BadPlaylist(_) => StatusCode::BAD_GATEWAY,
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::Source(SourceError::UpstreamTimeout { .. }) => StatusCode::GATEWAY_TIMEOUT,

@@ -10,6 +10,7 @@ mod events;
 mod hls;
 mod metrics;
 mod node;
+mod pins;
 mod proofs;
 mod range;
 mod segments;
@@ -27,6 +28,7 @@ pub use error::ApiError;
 pub use hls::paths::{ipfs_cid, playlist_path, segment_path};
 pub use hls::rewrite::{References, RewriteError, references, rewrite_playlist};
 pub use node::{NodeApi, NodeInfo, SeedRequest, VideoStatus};
+pub use pins::PinStatus;
 pub use proofs::ProofsApi;
 pub use source::{
     ByteRange, Origin, Playlist, Segment, SegmentKey, SegmentSource, SourceError, StoreUsage,
@@ -81,6 +83,11 @@ pub fn router<S: SegmentSource + NodeApi + ProofsApi>(state: GatewayState<S>) ->
         .route("/api/v1/proofs/receipts/{hash}", get(proofs::receipt::<S>))
         .route("/api/v1/proofs/export", get(proofs::export::<S>))
         .route("/api/v1/proofs/peers", get(proofs::peers::<S>))
+        .route("/api/v1/pins", get(pins::list::<S>).post(pins::add::<S>))
+        .route(
+            "/api/v1/pins/{id}",
+            axum::routing::delete(pins::remove::<S>),
+        )
         .route("/metrics", get(metrics::metrics::<S>))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))

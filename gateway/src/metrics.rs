@@ -89,6 +89,12 @@ pub async fn metrics<S: SegmentSource>(State(state): State<GatewayState<S>>) -> 
         "Bytes of segments in the store.",
         s.store_bytes as f64,
     );
+    metric(
+        "store_full_errors_total",
+        "counter",
+        "Segment writes refused because the store's disk is full.",
+        s.store_full_errors as f64,
+    );
     (
         [(
             header::CONTENT_TYPE,

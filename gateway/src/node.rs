@@ -67,6 +67,24 @@ pub trait NodeApi: Send + Sync + 'static {
         let _ = id;
         async { None }
     }
+    /// Pinned videos.
+    fn pins(&self) -> impl Future<Output = Vec<crate::PinStatus>> + Send {
+        async { Vec::new() }
+    }
+    /// Pins and seeds a video; the error is shown to the client.
+    fn pin(
+        &self,
+        url: Url,
+        id: Option<String>,
+    ) -> impl Future<Output = Result<crate::PinStatus, String>> + Send {
+        let _ = (url, id);
+        async { Err("this node does not pin".to_owned()) }
+    }
+    /// Unpins a video; `Ok(false)` if no such pin.
+    fn unpin(&self, id: &str) -> impl Future<Output = Result<bool, String>> + Send {
+        let _ = id;
+        async { Ok(false) }
+    }
 }
 
 /// Mutating requests carry `Authorization: Bearer <data_dir/api.token>`.

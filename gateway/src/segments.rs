@@ -22,7 +22,16 @@ pub async fn segment<S: SegmentSource>(
         range: decode_range(&range)?,
         url: decode_segment_token(&token)?,
     };
-    let seg = state.source.segment(&key).await?;
+    let seg = if only_if_cached(&headers) {
+        // RFC 9111 §5.2.1.7: what is stored, or 504; never the network.
+        state
+            .source
+            .stored_segment(&key)
+            .await
+            .ok_or(ApiError::NotCached)?
+    } else {
+        state.source.segment(&key).await?
+    };
     let length = seg.bytes.len() as u64;
     let requested = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let (status, body, content_range) = match parse(requested, length) {
@@ -58,6 +67,15 @@ pub async fn segment<S: SegmentSource>(
         h.insert(header::CONTENT_RANGE, value(&cr));
     }
     Ok(response)
+}
+
+fn only_if_cached(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|d| d.trim().eq_ignore_ascii_case("only-if-cached"))
 }
 
 fn value(s: &str) -> HeaderValue {

@@ -85,6 +85,8 @@ pub struct Playlist {
 pub struct StoreUsage {
     pub segments: u64,
     pub bytes: u64,
+    /// Writes refused because the store's disk is full.
+    pub full_errors: u64,
 }
 
 /// Why a playlist or segment could not be had. Every variant is safe to show
@@ -114,6 +116,11 @@ pub trait SegmentSource: Send + Sync + 'static {
         &self,
         key: &SegmentKey,
     ) -> impl Future<Output = Result<Segment, SourceError>> + Send;
+    /// The segment if it is stored, without fetching it.
+    fn stored_segment(&self, key: &SegmentKey) -> impl Future<Output = Option<Segment>> + Send {
+        let _ = key;
+        async { None }
+    }
     fn store_usage(&self) -> StoreUsage;
     fn peers_connected(&self) -> u64 {
         0

@@ -51,6 +51,8 @@ pub struct Stats {
     pub bytes_receipted: u64,
     /// Peers served last because they take blocks without signing receipts.
     pub peers_deprioritized: u64,
+    /// Segment writes refused because the store's disk is full.
+    pub store_full_errors: u64,
 }
 
 /// Server-sent events of `GET /api/v1/events`.
@@ -133,6 +135,7 @@ impl Telemetry {
             receipts_refused: c.receipts_refused.load(Ordering::Relaxed),
             bytes_receipted: c.bytes_receipted.load(Ordering::Relaxed),
             peers_deprioritized: c.peers_deprioritized.load(Ordering::Relaxed),
+            store_full_errors: usage.full_errors,
         }
     }
 }

@@ -53,6 +53,7 @@ impl SegmentSource for Fixed {
         StoreUsage {
             segments: 1,
             bytes: BODY.len() as u64,
+            ..StoreUsage::default()
         }
     }
 }

@@ -49,6 +49,48 @@ impl Daemon {
             ),
         )
         .unwrap();
+        let mut command = Command::new(BIN);
+        command.args(["run", "--config"]).arg(&config);
+        Self::launch(home, command, env).await
+    }
+
+    /// A daemon without listeners whose config has `store` as its `[store]` table.
+    pub async fn start_store(home: &Path, store: &str) -> Daemon {
+        Self::start_full(home, "", &format!("listen = []\n[store]\n{store}\n"), &[]).await
+    }
+
+    /// As `start_store`, with `data_dir/store` on a tmpfs of `size` (e.g.
+    /// "2m") mounted in a mount namespace of the daemon's own, so the store
+    /// meets a real full filesystem. Needs root (or `unshare -m` rights).
+    pub async fn start_store_on_tmpfs(home: &Path, store: &str, size: &str) -> Daemon {
+        let config = home.join("config.toml");
+        std::fs::create_dir_all(home.join("data/store")).unwrap();
+        std::fs::set_permissions(
+            home.join("data"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        std::fs::write(
+            &config,
+            format!(
+                "data_dir = {data:?}\n[gateway]\nlisten = \"127.0.0.1:0\"\n[p2p]\nmdns = false\nlisten = []\n[store]\n{store}\n",
+                data = home.join("data")
+            ),
+        )
+        .unwrap();
+        let mut command = Command::new("unshare");
+        command
+            .args(["-m", "sh", "-c"])
+            .arg("mount -t tmpfs -o size=\"$1\" tmpfs \"$2\" && exec \"$3\" run --config \"$4\"")
+            .arg("sh")
+            .arg(size)
+            .arg(home.join("data/store"))
+            .arg(BIN)
+            .arg(&config);
+        Self::launch(home, command, &[]).await
+    }
+
+    async fn launch(home: &Path, mut command: Command, env: &[(&str, &str)]) -> Daemon {
         let addr_file = home.join("data/gateway.addr");
         let _ = std::fs::remove_file(&addr_file);
         let log = std::fs::OpenOptions::new()
@@ -56,9 +98,7 @@ impl Daemon {
             .append(true)
             .open(home.join("daemon.log"))
             .unwrap();
-        let child = Command::new(BIN)
-            .args(["run", "--config"])
-            .arg(&config)
+        let child = command
             .envs(env.iter().copied())
             .env("RUST_LOG", "info,swarmseed=debug")
             .stdin(Stdio::null())
@@ -225,6 +265,11 @@ impl Daemon {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Whether the process is still alive.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
     }
 
     /// SIGKILL: no chance to flush anything.

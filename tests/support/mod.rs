@@ -5,6 +5,7 @@ pub mod cdn;
 pub mod daemon;
 pub mod hls;
 pub mod peer;
+pub mod store;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -53,13 +53,28 @@ impl BlockFiles {
         let tmp = self
             .tmp
             .join(format!("{}.{:016x}", block.cid, rand::random::<u64>()));
-        let mut file = File::create(&tmp)?;
-        file.write_all(&block.data)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, &path)?;
+        let written = File::create(&tmp).and_then(|mut file| {
+            file.write_all(&block.data)?;
+            file.sync_all()
+        });
+        if let Err(e) = written.and_then(|()| fs::rename(&tmp, &path)) {
+            // A partial temp file only takes room a full disk lacks.
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
         // The rename itself must reach the disk before the index names the block.
         File::open(shard)?.sync_all()
+    }
+
+    /// Deletes a block no object holds any more.
+    pub fn remove(&self, cid: &str) -> io::Result<()> {
+        let Ok(cid) = Cid::try_from(cid) else {
+            return Ok(());
+        };
+        match fs::remove_file(self.path(&cid)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// The block's bytes if present and intact. A block that fails its CID is

@@ -2,8 +2,16 @@
 //! stored playlists. Block bytes live in files (see `blocks`), so the index
 //! stays small. Writes are flushed before they are acknowledged; if sled
 //! itself is lost, the blocks are fetched again.
+//!
+//! Objects (segments by root CID) hold references on their blocks in
+//! `refs`, updated in the same transaction as `objects`, so a block shared
+//! by several objects outlives all but the last of them.
 
+use std::collections::BTreeSet;
 use std::path::Path;
+
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use serde::{Deserialize, Serialize};
 use tracing::warn;
@@ -16,11 +24,33 @@ pub struct SegmentMeta {
 }
 
 pub struct Index {
-    db: sled::Db,
+    pub(super) db: sled::Db,
     segments: sled::Tree,
+    /// Root CID → object size.
     objects: sled::Tree,
     playlists: sled::Tree,
-    videos: sled::Tree,
+    /// Pins: video id → master playlist URL.
+    pub(super) videos: sled::Tree,
+    /// Block CID → how many objects hold it.
+    refs: sled::Tree,
+    /// Root CID → the object's distinct block CIDs, as JSON.
+    object_blocks: sled::Tree,
+    /// `root CID \n segment key` → (): which keys name an object.
+    keys: sled::Tree,
+    /// Root CID → last access tick, written lazily.
+    pub(super) access: sled::Tree,
+    /// `video id \n root CID` → (): what each pin holds.
+    pub(super) pin_objects: sled::Tree,
+}
+
+/// What removing an object freed.
+#[derive(Debug, Default)]
+pub struct Removed {
+    pub size: u64,
+    /// Blocks no other object holds: their files can go.
+    pub dead_blocks: Vec<String>,
+    /// Segment keys that named the object.
+    pub keys: Vec<String>,
 }
 
 fn open_db(path: &Path) -> sled::Result<sled::Db> {
@@ -50,6 +80,11 @@ impl Index {
             objects: db.open_tree("objects")?,
             playlists: db.open_tree("playlists")?,
             videos: db.open_tree("videos")?,
+            refs: db.open_tree("refs")?,
+            object_blocks: db.open_tree("object_blocks")?,
+            keys: db.open_tree("keys")?,
+            access: db.open_tree("access")?,
+            pin_objects: db.open_tree("pin_objects")?,
             db,
         })
     }
@@ -61,24 +96,145 @@ impl Index {
             .and_then(|v| serde_json::from_slice(&v).ok()))
     }
 
-    /// Records a segment. Returns whether its object is new to the store.
-    pub fn put_segment(&self, key: &str, meta: &SegmentMeta) -> sled::Result<bool> {
+    /// Records a segment whose blocks (`blocks`, every CID of its DAG) are
+    /// on disk, and pins it under `pins`. Returns whether its object is new
+    /// to the store, and the object the key named before, if another.
+    pub fn put_segment(
+        &self,
+        key: &str,
+        meta: &SegmentMeta,
+        blocks: &[String],
+        pins: &[String],
+    ) -> sled::Result<(bool, Option<String>)> {
         let value = serde_json::to_vec(meta).unwrap_or_default();
-        let fresh = self
-            .objects
-            .insert(meta.cid.as_bytes(), &meta.size.to_be_bytes())?
-            .is_none();
-        self.segments.insert(key, value)?;
+        let distinct: BTreeSet<&String> = blocks.iter().collect();
+        let block_list = serde_json::to_vec(&distinct).unwrap_or_default();
+        let cid = meta.cid.as_bytes();
+        let previous = self.segment(key)?.filter(|old| old.cid != meta.cid);
+        let fresh = (
+            &self.objects,
+            &self.segments,
+            &self.refs,
+            &self.object_blocks,
+            &self.keys,
+            &self.pin_objects,
+        )
+            .transaction(|(objects, segments, refs, object_blocks, keys, pinned)| {
+                let fresh = objects.get(cid)?.is_none();
+                if fresh {
+                    objects.insert(cid, &meta.size.to_be_bytes())?;
+                    object_blocks.insert(cid, block_list.as_slice())?;
+                    for b in &distinct {
+                        let n = refs.get(b.as_bytes())?.map_or(0, |v| size_of(&v));
+                        refs.insert(b.as_bytes(), &(n + 1).to_be_bytes())?;
+                    }
+                }
+                segments.insert(key.as_bytes(), value.as_slice())?;
+                if let Some(old) = &previous {
+                    keys.remove(pair(&old.cid, key))?;
+                }
+                keys.insert(pair(&meta.cid, key), &[])?;
+                for id in pins {
+                    pinned.insert(pair(id, &meta.cid), &[])?;
+                }
+                Ok::<_, ConflictableTransactionError<()>>(fresh)
+            })
+            .map_err(storage)?;
         // A segment counts as stored once it survives kill -9.
         self.db.flush()?;
-        Ok(fresh)
+        Ok((fresh, previous.map(|p| p.cid)))
     }
 
-    /// Forgets a segment whose blocks are gone. Returns the object's size if
-    /// the object was known.
-    pub fn forget_segment(&self, key: &str, cid: &str) -> sled::Result<Option<u64>> {
-        self.segments.remove(key)?;
-        Ok(self.objects.remove(cid.as_bytes())?.map(|v| size_of(&v)))
+    /// Whether any segment key names the object.
+    pub fn named(&self, cid: &str) -> sled::Result<bool> {
+        Ok(self
+            .keys
+            .scan_prefix(pair(cid, ""))
+            .next()
+            .transpose()?
+            .is_some())
+    }
+
+    /// Removes an object, the keys that name it and its references on its
+    /// blocks. `None` if the object was not in the store. Not flushed: the
+    /// caller flushes once before deleting the dead blocks' files.
+    pub fn remove_object(&self, cid: &str) -> sled::Result<Option<Removed>> {
+        let names: Vec<String> = self
+            .keys
+            .scan_prefix(pair(cid, ""))
+            .keys()
+            .filter_map(Result::ok)
+            .filter_map(|k| Some(std::str::from_utf8(&k).ok()?[cid.len() + 1..].to_owned()))
+            .collect();
+        let blocks: Vec<String> = self
+            .object_blocks
+            .get(cid)?
+            .and_then(|v| serde_json::from_slice(&v).ok())
+            // Objects recorded before block lists were kept: the root alone.
+            .unwrap_or_else(|| vec![cid.to_owned()]);
+        (
+            &self.objects,
+            &self.segments,
+            &self.refs,
+            &self.object_blocks,
+            &self.keys,
+            &self.access,
+        )
+            .transaction(|(objects, segments, refs, object_blocks, keys, access)| {
+                let Some(size) = objects.remove(cid.as_bytes())? else {
+                    return Ok(None);
+                };
+                object_blocks.remove(cid.as_bytes())?;
+                access.remove(cid.as_bytes())?;
+                let mut removed = Removed {
+                    size: size_of(&size),
+                    ..Removed::default()
+                };
+                for b in &blocks {
+                    let n = refs.get(b.as_bytes())?.map_or(0, |v| size_of(&v));
+                    if n <= 1 {
+                        refs.remove(b.as_bytes())?;
+                        removed.dead_blocks.push(b.clone());
+                    } else {
+                        refs.insert(b.as_bytes(), &(n - 1).to_be_bytes())?;
+                    }
+                }
+                for name in &names {
+                    let names_this = segments
+                        .get(name.as_bytes())?
+                        .and_then(|v| serde_json::from_slice::<SegmentMeta>(&v).ok())
+                        .is_some_and(|m| m.cid == cid);
+                    if names_this {
+                        segments.remove(name.as_bytes())?;
+                    }
+                    keys.remove(pair(cid, name))?;
+                    removed.keys.push(name.clone());
+                }
+                Ok::<_, ConflictableTransactionError<()>>(Some(removed))
+            })
+            .map_err(storage)
+    }
+
+    /// How many objects hold `block`.
+    pub fn refs(&self, block: &str) -> sled::Result<u64> {
+        Ok(self.refs.get(block)?.map_or(0, |v| size_of(&v)))
+    }
+
+    pub fn has_object(&self, cid: &str) -> sled::Result<bool> {
+        self.objects.contains_key(cid)
+    }
+
+    pub fn object_size(&self, cid: &str) -> sled::Result<Option<u64>> {
+        Ok(self.objects.get(cid)?.map(|v| size_of(&v)))
+    }
+
+    /// Every object: (root CID, size).
+    pub fn objects(&self) -> Vec<(String, u64)> {
+        self.objects
+            .iter()
+            .filter_map(Result::ok)
+            .filter_map(|(k, v)| Some((String::from_utf8(k.to_vec()).ok()?, size_of(&v))))
+            .collect()
     }
 
     /// (objects, bytes) in the store.
@@ -109,30 +265,28 @@ impl Index {
         Ok(())
     }
 
-    /// Seeded videos: id → master playlist URL.
-    pub fn put_video(&self, id: &str, url: &str) -> sled::Result<()> {
-        self.videos.insert(id, url.as_bytes())?;
-        self.db.flush().map(|_| ())
-    }
-
-    pub fn videos(&self) -> Vec<(String, String)> {
-        self.videos
-            .iter()
-            .filter_map(Result::ok)
-            .filter_map(|(k, v)| {
-                Some((
-                    String::from_utf8(k.to_vec()).ok()?,
-                    String::from_utf8(v.to_vec()).ok()?,
-                ))
-            })
-            .collect()
-    }
-
     pub fn flush(&self) -> sled::Result<()> {
         self.db.flush().map(|_| ())
     }
 }
 
-fn size_of(v: &[u8]) -> u64 {
+/// `a \n b`: keys of trees that map one thing to many. Neither video ids,
+/// CIDs nor URLs hold a newline.
+pub(super) fn pair(a: &str, b: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(a.len() + 1 + b.len());
+    k.extend_from_slice(a.as_bytes());
+    k.push(b'\n');
+    k.extend_from_slice(b.as_bytes());
+    k
+}
+
+fn storage(e: TransactionError<()>) -> sled::Error {
+    match e {
+        TransactionError::Storage(e) => e,
+        TransactionError::Abort(()) => sled::Error::Unsupported("transaction aborted".into()),
+    }
+}
+
+pub(super) fn size_of(v: &[u8]) -> u64 {
     v.try_into().map(u64::from_be_bytes).unwrap_or(0)
 }

@@ -3,12 +3,19 @@
 //! behind it.
 
 pub mod blocks;
+pub mod evict;
+mod full;
 pub mod index;
+mod pins;
+#[cfg(test)]
+mod tests;
 pub mod unixfs;
 
-use std::path::Path;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use cid::Cid;
@@ -26,6 +33,30 @@ pub enum StoreError {
     Index(#[from] sled::Error),
     #[error("store task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error("store full: {free} bytes free on its disk, below store.min_free_bytes")]
+    Full { free: u64 },
+}
+
+/// Bounds on what the store keeps.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Memory for recently used segments.
+    pub memory_cache: u64,
+    /// The quota: unpinned objects are evicted above it.
+    pub max_bytes: u64,
+    /// Free disk space the store always leaves.
+    pub min_free: u64,
+}
+
+impl Limits {
+    /// No quota, no reserve: for tools and tests.
+    pub fn unbounded(memory_cache: u64) -> Self {
+        Self {
+            memory_cache,
+            max_bytes: u64::MAX,
+            min_free: 0,
+        }
+    }
 }
 
 /// A stored segment, whole and verified.
@@ -46,12 +77,25 @@ impl quick_cache::Weighter<String, StoredSegment> for ByteWeight {
 }
 
 struct Inner {
+    dir: PathBuf,
     index: Index,
     blocks: BlockFiles,
     /// Verified segments recently read or written, by segment key.
     hot: quick_cache::sync::Cache<String, StoredSegment, ByteWeight>,
     objects: AtomicU64,
     bytes: AtomicU64,
+    max_bytes: u64,
+    min_free: u64,
+    access: evict::Access,
+    /// Held by every change to objects and blocks, so an eviction never
+    /// deletes a block file that a concurrent write is about to reference.
+    writes: Mutex<()>,
+    /// Segment key → pins waiting for it, recorded in the write's own
+    /// transaction so a pinned object is never evictable, even for a moment.
+    pending_pins: Mutex<HashMap<String, Vec<String>>>,
+    full_errors: AtomicU64,
+    full_warned: Mutex<Option<Instant>>,
+    quota_warned: Mutex<Option<Instant>>,
 }
 
 /// Cheap to clone; every blocking call runs on tokio's blocking pool.
@@ -62,21 +106,35 @@ pub struct Store {
 
 impl Store {
     /// Opens or creates the store under `dir`. Blocking.
-    pub fn open(dir: &Path, memory_cache: u64) -> Result<Self, StoreError> {
+    pub fn open(dir: &Path, limits: Limits) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)?;
         let index = Index::open(&dir.join("index"))?;
         let blocks = BlockFiles::open(&dir.join("blocks"))?;
         let (objects, bytes) = index.usage();
-        let hot = quick_cache::sync::Cache::with_weighter(1024, memory_cache.max(1), ByteWeight);
-        Ok(Self {
+        let hot =
+            quick_cache::sync::Cache::with_weighter(1024, limits.memory_cache.max(1), ByteWeight);
+        let access = evict::Access::new(index.last_access());
+        let store = Self {
             inner: Arc::new(Inner {
+                dir: dir.to_path_buf(),
                 index,
                 blocks,
                 hot,
                 objects: AtomicU64::new(objects),
                 bytes: AtomicU64::new(bytes),
+                max_bytes: limits.max_bytes,
+                min_free: limits.min_free,
+                access,
+                writes: Mutex::default(),
+                pending_pins: Mutex::default(),
+                full_errors: AtomicU64::new(0),
+                full_warned: Mutex::default(),
+                quota_warned: Mutex::default(),
             }),
-        })
+        };
+        // A quota lowered since the last run applies at once.
+        store.inner.locked(|inner| inner.enforce_quota())?;
+        Ok(store)
     }
 
     async fn blocking<T: Send + 'static>(
@@ -90,6 +148,7 @@ impl Store {
     /// The segment stored under `key`, if every block is present and intact.
     pub async fn get_segment(&self, key: &str) -> Result<Option<StoredSegment>, StoreError> {
         if let Some(hit) = self.inner.hot.get(key) {
+            self.inner.access.touch(&hit.cid.to_string());
             return Ok(Some(hit));
         }
         let key = key.to_owned();
@@ -108,22 +167,19 @@ impl Store {
             .await
     }
 
-    /// One verified block, for peers that ask by CID.
+    /// One verified block, for peers that ask by CID. Serving an object's
+    /// root counts as a use of the object.
     pub async fn get_block(&self, cid: &Cid) -> Result<Option<Bytes>, StoreError> {
         let cid = *cid;
-        self.blocking(move |inner| Ok(inner.blocks.get(&cid)?))
-            .await
-    }
-
-    /// Records a seeded video so it is seeded again after a restart.
-    pub async fn put_video(&self, id: String, url: String) -> Result<(), StoreError> {
-        self.blocking(move |inner| Ok(inner.index.put_video(&id, &url)?))
-            .await
-    }
-
-    /// Seeded videos: (id, master playlist URL).
-    pub async fn videos(&self) -> Result<Vec<(String, String)>, StoreError> {
-        self.blocking(|inner| Ok(inner.index.videos())).await
+        self.blocking(move |inner| {
+            let block = inner.blocks.get(&cid)?;
+            let name = cid.to_string();
+            if block.is_some() && inner.index.has_object(&name)? {
+                inner.access.touch(&name);
+            }
+            Ok(block)
+        })
+        .await
     }
 
     /// A stored playlist: (base URL, body).
@@ -152,11 +208,13 @@ impl Store {
         StoreUsage {
             segments: self.inner.objects.load(Ordering::Relaxed),
             bytes: self.inner.bytes.load(Ordering::Relaxed),
+            full_errors: self.inner.full_errors.load(Ordering::Relaxed),
         }
     }
 
-    /// Makes every index write durable. Blocking.
+    /// Makes every index write durable, access times included. Blocking.
     pub fn flush(&self) -> Result<(), StoreError> {
+        self.inner.persist_access()?;
         Ok(self.inner.index.flush()?)
     }
 }
@@ -172,12 +230,10 @@ impl Inner {
         };
         let Some((cid, bytes)) = assembled else {
             warn!(key, cid = %meta.cid, "stored segment incomplete or damaged; will fetch again");
-            if let Some(size) = self.index.forget_segment(key, &meta.cid)? {
-                self.objects.fetch_sub(1, Ordering::Relaxed);
-                self.bytes.fetch_sub(size, Ordering::Relaxed);
-            }
+            self.locked(|inner| inner.remove(&meta.cid))?;
             return Ok(None);
         };
+        self.access.touch(&meta.cid);
         let seg = StoredSegment {
             cid,
             bytes,
@@ -226,6 +282,33 @@ impl Inner {
         Ok((out.len() as u64 == size).then(|| out.freeze()))
     }
 
+    fn locked<T>(&self, f: impl FnOnce(&Self) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let _held = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+        f(self)
+    }
+
+    /// Removes one object and the blocks only it held. Runs with `writes` held.
+    fn remove(&self, cid: &str) -> Result<(), StoreError> {
+        if let Some(removed) = self.index.remove_object(cid)? {
+            self.forgotten(removed.size, &removed.keys);
+            // The index must stop naming blocks before their files go.
+            self.index.flush()?;
+            for block in &removed.dead_blocks {
+                self.blocks.remove(block)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Accounts for an object gone from the index and drops its keys from memory.
+    fn forgotten(&self, size: u64, keys: &[String]) {
+        self.objects.fetch_sub(1, Ordering::Relaxed);
+        self.bytes.fetch_sub(size, Ordering::Relaxed);
+        for k in keys {
+            self.hot.remove(k);
+        }
+    }
+
     fn write_segment(
         &self,
         key: String,
@@ -233,17 +316,50 @@ impl Inner {
         bytes: Bytes,
         content_type: Option<String>,
     ) -> Result<Cid, StoreError> {
-        for block in &dag.blocks {
-            self.blocks.put(block)?;
-        }
         let meta = SegmentMeta {
             cid: dag.root.to_string(),
             size: bytes.len() as u64,
             content_type,
         };
-        if self.index.put_segment(&key, &meta)? {
-            self.objects.fetch_add(1, Ordering::Relaxed);
-            self.bytes.fetch_add(meta.size, Ordering::Relaxed);
+        let pins = self
+            .pending_pins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned()
+            .unwrap_or_default();
+        let kept = self.locked(|inner| {
+            let dag_bytes: u64 = dag.blocks.iter().map(|b| b.data.len() as u64).sum();
+            if !inner.index.has_object(&meta.cid)? {
+                inner.check_room(dag_bytes)?;
+            }
+            for block in &dag.blocks {
+                inner.blocks.put(block).map_err(|e| match e {
+                    e if full::is_enospc(&e) => inner.full(0),
+                    e => e.into(),
+                })?;
+            }
+            let names: Vec<String> = dag.blocks.iter().map(|b| b.cid.to_string()).collect();
+            let (fresh, previous) = inner.index.put_segment(&key, &meta, &names, &pins)?;
+            if fresh {
+                inner.objects.fetch_add(1, Ordering::Relaxed);
+                inner.bytes.fetch_add(meta.size, Ordering::Relaxed);
+            }
+            // A key given new bytes (a newer CID map) leaves the old object
+            // unreachable by key: it goes now rather than by the quota.
+            if let Some(old) = previous
+                && !inner.index.named(&old)?
+            {
+                inner.remove(&old)?;
+            }
+            // The object just written is the most recently used.
+            inner.access.touch(&meta.cid);
+            inner.enforce_quota()?;
+            // Pins alone may fill the quota, and then new cache goes at once.
+            Ok(inner.index.has_object(&meta.cid)?)
+        })?;
+        if !kept {
+            return Ok(dag.root);
         }
         self.hot.insert(
             key,
