@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Benchmarks the swarmseed gateway against nginx on this machine, then the
-# swarm (bench/swarm.py: CDN offload, peer fetch, discovery), and writes
-# bench/RESULTS.md. All traffic stays on 127.0.0.1.
+# swarm (bench/swarm.py: CDN offload, peer fetch, discovery), then the
+# contribution proofs (proofs/examples/receipt_rate.rs: receipts signed and
+# verified per second against SHA-256 of the block they cover; bench/receipts.py:
+# peer fetch throughput with receipts on and off), and writes bench/RESULTS.md.
+# All traffic stays on 127.0.0.1.
 #
 #   bash bench/run.sh
-#   SWARM_ONLY=1 bash bench/run.sh   # swarm part only (about 3 minutes)
+#   SWARM_ONLY=1 bash bench/run.sh    # swarm part only (about 3 minutes)
+#   PROOFS_ONLY=1 bash bench/run.sh   # contribution proofs only (about 1 minute)
 #
 # Knobs (environment): DURATION (wrk seconds per run, default 10),
 # CONNS (wrk connection counts, default "32 4"), N (cold-miss samples, default 30),
@@ -13,8 +17,14 @@
 # count (perf record, report in bench/out/perf-*.txt; adds a little overhead).
 # SWARM_ONLY=1 skips the gateway benchmarks and rewrites only the swarm
 # sections of an existing RESULTS.md, keeping the rest (and its analysis).
-# Raw wrk output, CPU snapshots and the swarm's raw figures (swarm.json) go to
-# bench/out/ (not committed).
+# PROOFS_ONLY=1 skips the gateway and swarm benchmarks and rewrites only the
+# "## Contribution proofs" section of an existing RESULTS.md (appending it if
+# missing), keeping everything else, its "## Proofs analysis" included.
+# Proofs knobs: RATE_SECS (receipt_rate seconds per figure, default 3),
+# PROOFS_PAIRS (on/off viewer pairs, default 6), PROOFS_SEGMENTS (1 MiB
+# segments per viewer, default 64); see bench/receipts.py.
+# Raw wrk output, CPU snapshots and the swarm's and proofs' raw figures
+# (swarm.json, receipt_rate.json, proofs.json) go to bench/out/ (not committed).
 set -euo pipefail
 
 DURATION=${DURATION:-10}
@@ -22,6 +32,8 @@ CONNS=${CONNS:-"32 4"}
 N=${N:-30}
 THREADS=2
 SWARM_ONLY=${SWARM_ONLY:-0}
+PROOFS_ONLY=${PROOFS_ONLY:-0}
+[ "$SWARM_ONLY" = 1 ] && [ "$PROOFS_ONLY" = 1 ] && { echo "SWARM_ONLY and PROOFS_ONLY exclude each other" >&2; exit 2; }
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
@@ -69,6 +81,10 @@ log "building swarmseed (release)"
 (cd "$REPO" && cargo build --release -p swarmseed --quiet)
 BIN=$REPO/target/release/swarmseed
 [ -x "$BIN" ] || die "no $BIN"
+if [ "$SWARM_ONLY" != 1 ]; then
+    log "building the receipt_rate example (release)"
+    (cd "$REPO" && cargo build --release -p swarmseed-proofs --example receipt_rate --quiet)
+fi
 
 # ---------------------------------------------------------------- setup
 TMP=$(mktemp -d /tmp/swarmseed-bench.XXXXXX)
@@ -77,6 +93,7 @@ chmod 755 "$TMP"
 NGINX_PID=
 DAEMON_PID=
 SWARM_PID=
+PROOFS_PID=
 cleanup() {
     local rc=$? p
     if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
@@ -88,13 +105,18 @@ cleanup() {
         kill -TERM "$SWARM_PID" 2>/dev/null || true
         wait "$SWARM_PID" 2>/dev/null || true
     fi
-    if [ -f "$TMP/swarm/daemon.pids" ]; then
+    if [ -n "$PROOFS_PID" ] && kill -0 "$PROOFS_PID" 2>/dev/null; then
+        kill -TERM "$PROOFS_PID" 2>/dev/null || true
+        wait "$PROOFS_PID" 2>/dev/null || true
+    fi
+    for f in "$TMP/swarm/daemon.pids" "$TMP/proofs/daemon.pids"; do
+        [ -f "$f" ] || continue
         while read -r p; do
             if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = swarmseed ]; then
                 kill -KILL "$p" 2>/dev/null || true
             fi
-        done <"$TMP/swarm/daemon.pids"
-    fi
+        done <"$f"
+    done
     if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
         kill -QUIT "$NGINX_PID" 2>/dev/null || true
         wait "$NGINX_PID" 2>/dev/null || true
@@ -105,8 +127,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# SWARM_ONLY keeps the gateway runs' raw output (RESULTS.md refers to it).
-[ "$SWARM_ONLY" = 1 ] || rm -rf "$OUT"
+# SWARM_ONLY and PROOFS_ONLY keep the other runs' raw output (RESULTS.md refers to it).
+[ "$SWARM_ONLY" = 1 ] || [ "$PROOFS_ONLY" = 1 ] || rm -rf "$OUT"
 mkdir -p "$OUT"
 
 # A loopback port nothing listens on.
@@ -207,17 +229,72 @@ run_swarm() {
     wait "$SWARM_PID" || die "swarm benchmarks failed (KEEP_TMP=1 keeps the daemons' logs)"
     SWARM_PID=
 }
+
+# ---------------------------------------------------------------- proofs
+# proofs/examples/receipt_rate.rs (CPU only, before any daemon runs), then
+# bench/receipts.py against the same nginx (origin files under
+# $ORIGIN/proofs/); the section goes to $TMP/proofs.md.
+run_proofs() {
+    log "contribution proofs: receipt_rate (cargo run --release -p swarmseed-proofs --example receipt_rate)"
+    (cd "$REPO" && cargo run --release --quiet -p swarmseed-proofs --example receipt_rate) \
+        >"$OUT/receipt_rate.json" || die "receipt_rate failed"
+    log "contribution proofs: peer fetch with receipts on and off (bench/receipts.py)"
+    python3 "$BENCH_DIR/receipts.py" --bin "$BIN" --origin-dir "$ORIGIN" --origin-url "$NG" \
+        --work "$TMP/proofs" --rate-json "$OUT/receipt_rate.json" \
+        --out "$TMP/proofs.md" --raw "$OUT/proofs.json" &
+    PROOFS_PID=$!
+    wait "$PROOFS_PID" || die "proofs benchmarks failed (KEEP_TMP=1 keeps the daemons' logs)"
+    PROOFS_PID=
+}
+PROOFS_ANALYSIS_PLACEHOLDER='## Proofs analysis
+
+(filled in by hand after the run)'
+# Strips trailing blank lines.
+trim_tail() { sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'; }
+
+if [ "$PROOFS_ONLY" = 1 ]; then
+    log "PROOFS_ONLY=1: skipping the gateway and swarm benchmarks"
+    run_proofs
+    if [ -f "$RESULTS" ]; then
+        # Before the section, and from the next "## " heading after it (its
+        # hand-written "## Proofs analysis" among them) to the end.
+        awk '/^## Contribution proofs$/ { exit } { print }' "$RESULTS" | trim_tail >"$TMP/results-head.md"
+        awk 'in_s && /^## / { tail = 1 } /^## Contribution proofs$/ { in_s = 1 } tail { print }' "$RESULTS" |
+            trim_tail >"$TMP/results-tail.md"
+    else
+        printf '# swarmseed gateway benchmark\n\nProduced by `bench/run.sh`.\n' >"$TMP/results-head.md"
+        : >"$TMP/results-tail.md"
+    fi
+    if ! grep -q '^## Proofs analysis$' "$TMP/results-tail.md"; then
+        printf '%s\n' "$PROOFS_ANALYSIS_PLACEHOLDER" >"$TMP/results-tail.md.new"
+        if [ -s "$TMP/results-tail.md" ]; then { echo; cat "$TMP/results-tail.md"; } >>"$TMP/results-tail.md.new"; fi
+        mv "$TMP/results-tail.md.new" "$TMP/results-tail.md"
+    else
+        log "kept the hand-written '## Proofs analysis' of $RESULTS: check it against the new figures"
+    fi
+    { cat "$TMP/results-head.md"; echo; cat "$TMP/proofs.md"; echo; cat "$TMP/results-tail.md"; } >"$RESULTS.new"
+    mv "$RESULTS.new" "$RESULTS"
+    log "wrote the contribution proofs section of $RESULTS"
+    cat "$TMP/proofs.md"
+    exit 0
+fi
+
 if [ "$SWARM_ONLY" = 1 ]; then
     log "SWARM_ONLY=1: skipping the gateway benchmarks"
     run_swarm
-    # Keep what RESULTS.md holds before its swarm sections.
+    # Keep what RESULTS.md holds before its swarm sections, and its
+    # contribution proofs sections (from "## Contribution proofs" on).
+    : >"$TMP/results-proofs.md"
     if [ -f "$RESULTS" ]; then
-        awk '/^## Swarm offload$/ { exit } { print }' "$RESULTS" |
-            sed -e :a -e '/^\n*$/{$d;N;ba' -e '}' >"$TMP/results-head.md"
+        awk '/^## Swarm offload$/ { exit } { print }' "$RESULTS" | trim_tail >"$TMP/results-head.md"
+        awk '/^## Contribution proofs$/ { p = 1 } p { print }' "$RESULTS" | trim_tail >"$TMP/results-proofs.md"
     else
         printf '# swarmseed gateway benchmark\n\nProduced by `bench/run.sh`.\n' >"$TMP/results-head.md"
     fi
-    { cat "$TMP/results-head.md"; echo; cat "$TMP/swarm.md"; } >"$RESULTS"
+    {
+        cat "$TMP/results-head.md"; echo; cat "$TMP/swarm.md"
+        if [ -s "$TMP/results-proofs.md" ]; then echo; cat "$TMP/results-proofs.md"; fi
+    } >"$RESULTS"
     log "wrote the swarm sections of $RESULTS"
     cat "$TMP/swarm.md"
     exit 0
@@ -539,6 +616,8 @@ wait "$DAEMON_PID" 2>/dev/null || true
 DAEMON_PID=
 run_swarm
 { echo; cat "$TMP/swarm.md"; } >>"$RESULTS"
+run_proofs
+{ echo; cat "$TMP/proofs.md"; echo; printf '%s\n' "$PROOFS_ANALYSIS_PLACEHOLDER"; } >>"$RESULTS"
 
 log "wrote $RESULTS"
 cat "$RESULTS"

@@ -9,6 +9,8 @@ use serde::Serialize;
 
 /// Blocks remembered per peer while waiting for their receipts.
 const MAX_OWED_BLOCKS: usize = 8192;
+/// Peers remembered; past this, peers that owe nothing are forgotten first.
+const MAX_PEERS: usize = 10_000;
 
 #[derive(Default)]
 struct PeerAccount {
@@ -50,6 +52,16 @@ impl Ledger {
     }
 
     pub fn sent(&mut self, peer: PeerId, cid: String, bytes: u64) {
+        if self.peers.len() >= MAX_PEERS && !self.peers.contains_key(&peer) {
+            self.peers.retain(|_, a| a.unreceipted > 0);
+            if self.peers.len() >= MAX_PEERS {
+                // All owe: keep the largest debts, which matter for priority.
+                let mut debts: Vec<u64> = self.peers.values().map(|a| a.unreceipted).collect();
+                debts.sort_unstable();
+                let cut = debts[debts.len() / 2];
+                self.peers.retain(|_, a| a.unreceipted > cut);
+            }
+        }
         let a = self.peers.entry(peer).or_default();
         a.sent += bytes;
         a.unreceipted += bytes;

@@ -148,10 +148,12 @@ impl Proofs {
         }
         let r = receiver.to_owned();
         let seq = self.blocking(move |db| db.last_seq(&r)).await.unwrap_or(0);
-        self.seqs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(receiver.to_owned(), seq);
+        let mut seqs = self.seqs.lock().unwrap_or_else(|p| p.into_inner());
+        // A cache of the database; dropping it costs only a read.
+        if seqs.len() >= 10_000 {
+            seqs.clear();
+        }
+        seqs.insert(receiver.to_owned(), seq);
         seq
     }
 
