@@ -29,6 +29,8 @@ import time
 import urllib.parse
 from pathlib import Path
 
+# Importing bench/swarm.py must not leave a __pycache__ in the repository.
+sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import swarm as sw  # noqa: E402  (bench/swarm.py)
 from swarm import BenchError, Daemon, Http, log  # noqa: E402
@@ -308,7 +310,7 @@ def report(r: dict) -> str:
         return "\n".join(L) + "\n"
     mb = p["segments"] * p["segment_bytes"] / 1048576
     a(f"Method: `bench/receipts.py`. A media playlist of {p['segments']} segments of exactly 1 MiB "
-      "random bytes (one 1 MiB block, so one receipt, each) behind a one-line master, served by "
+      "random bytes (each one 1 MiB block, so one receipt) behind a one-line master, served by "
       "the same nginx. A fresh seeder seeds it. Then, per repetition, a fresh viewer (fresh data "
       "dir and identity, `prefetch_segments = 0`, trusting and bootstrapping to the seeder) opens "
       "the master through its gateway (which waits for the seeder's map) and GETs every segment "
@@ -349,6 +351,10 @@ def report(r: dict) -> str:
     depri = [x["name"] for x in p["runs"] + p["warmup"] if x["ledger"].get("deprioritized")]
     unrec_off = max((x["ledger"]["bytes_unreceipted"] for x in off), default=0)
     unrec_on = max((x["ledger"]["bytes_unreceipted"] for x in on), default=0)
+    sent = sorted({x["ledger"]["bytes_sent"] for x in p["runs"]})
+    seg_total = p["segments"] * p["segment_bytes"]
+    a(f"The seeder sent each viewer {', '.join(str(b) for b in sent)} B: the segments' {seg_total} B "
+      f"plus {', '.join(str(b - seg_total) for b in sent)} B of other blocks, which earn receipts too.")
     a(f"Seeder's ledger after each viewer (`/api/v1/proofs/peers`): viewers with receipts off owed "
       f"up to {unrec_off} B unreceipted, with receipts on up to {unrec_on} B; deprioritized: "
       f"{', '.join(depri) if depri else 'none'}. Every viewer took all {p['segments']} segments "

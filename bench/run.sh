@@ -239,7 +239,7 @@ run_proofs() {
     (cd "$REPO" && cargo run --release --quiet -p swarmseed-proofs --example receipt_rate) \
         >"$OUT/receipt_rate.json" || die "receipt_rate failed"
     log "contribution proofs: peer fetch with receipts on and off (bench/receipts.py)"
-    python3 "$BENCH_DIR/receipts.py" --bin "$BIN" --origin-dir "$ORIGIN" --origin-url "$NG" \
+    python3 -B "$BENCH_DIR/receipts.py" --bin "$BIN" --origin-dir "$ORIGIN" --origin-url "$NG" \
         --work "$TMP/proofs" --rate-json "$OUT/receipt_rate.json" \
         --out "$TMP/proofs.md" --raw "$OUT/proofs.json" &
     PROOFS_PID=$!

@@ -88,6 +88,14 @@ pub struct P2pConfig {
     pub block_timeout_ms: u64,
     /// Segments a super-seeder fetches from the CDN at once.
     pub seed_concurrency: u32,
+    /// Serve as a circuit relay (v2), so browsers that dial this node over
+    /// WebRTC-direct can reach each other. Circuits carry only the WebRTC
+    /// handshake (at most 256 KiB and 2 minutes each).
+    pub relay: bool,
+    /// Relay reservations held at once, all peers together.
+    pub relay_max_reservations: u32,
+    /// Relay circuits open at once, all peers together.
+    pub relay_max_circuits: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -174,6 +182,9 @@ impl Default for P2pConfig {
             max_block_bytes: ByteSize::mib(2),
             block_timeout_ms: 3000,
             seed_concurrency: 4,
+            relay: true,
+            relay_max_reservations: 128,
+            relay_max_circuits: 64,
         }
     }
 }
@@ -309,6 +320,12 @@ impl Config {
             return fail(
                 "p2p.seed_concurrency",
                 format!("{} is outside 1..=64", p.seed_concurrency),
+            );
+        }
+        if p.relay && (p.relay_max_reservations == 0 || p.relay_max_circuits == 0) {
+            return fail(
+                "p2p.relay_max_reservations",
+                "relay limits must be at least 1 (or set relay = false)".into(),
             );
         }
         if !(1..=7 * 86_400).contains(&self.proofs.epoch_secs) {

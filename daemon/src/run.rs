@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use bridge::relay::RelayLimits;
 use gateway::{GatewayState, Telemetry};
 use libp2p::PeerId;
 use tokio::net::TcpListener;
@@ -77,6 +78,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         bootstrap: p.bootstrap.clone(),
         mdns: p.mdns,
         max_connections: p.max_connections,
+        relay: p.relay.then(|| RelayLimits {
+            max_reservations: p.relay_max_reservations as usize,
+            max_circuits: p.relay_max_circuits as usize,
+            ..RelayLimits::default()
+        }),
     };
     // The swarm outlives the other components at shutdown, so receipts
     // still waiting can be sent; dropping the guard stops it on any exit.

@@ -54,6 +54,11 @@ impl NodeApi for Service {
         let (peer, addrs) = self.swarm.info().await;
         Some(NodeInfo {
             peer_id: peer.to_string(),
+            browser_addrs: addrs
+                .iter()
+                .filter(|a| bridge::transport::browser_dialable(a))
+                .map(|a| a.to_string())
+                .collect(),
             addrs: addrs.iter().map(|a| a.to_string()).collect(),
         })
     }

@@ -22,6 +22,10 @@ pub struct NodeInfo {
     /// Every listen address with `/p2p/<peer id>`, the browser-dialable
     /// `/webrtc-direct/certhash/…` among them.
     pub addrs: Vec<String>,
+    /// The addresses a browser can dial: WebRTC-direct with certhash, on a
+    /// concrete IP, with `/p2p/<peer id>`.
+    #[serde(default)]
+    pub browser_addrs: Vec<String>,
 }
 
 /// One seeded video in `GET /api/v1/videos`.

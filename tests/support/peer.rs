@@ -47,6 +47,7 @@ impl TestPeer {
             bootstrap: bootstrap.iter().map(|a| a.parse().unwrap()).collect(),
             mdns: false,
             max_connections: 64,
+            relay: None,
         };
         let (swarm, _task) = swarmseed::swarm::start(
             key.clone(),

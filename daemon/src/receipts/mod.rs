@@ -7,7 +7,6 @@ mod db;
 mod ledger;
 mod sender;
 mod serve;
-pub mod wire;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -22,6 +21,7 @@ use proofs::{SignedReceipt, close_epoch};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+pub use bridge::receipts_wire as wire;
 pub use db::{DbError, EpochState, ProofDb};
 pub use ledger::PeerLedger;
 pub use sender::ReceiptSender;

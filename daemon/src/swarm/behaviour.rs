@@ -9,7 +9,7 @@ use libp2p::identity::Keypair;
 use libp2p::kad::{self, store::MemoryStore};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
-use libp2p::{StreamProtocol, identify, mdns, ping};
+use libp2p::{StreamProtocol, identify, mdns, ping, relay};
 
 /// Gossip messages stay small (STACK trap 8): announcements and map pointers only.
 pub const MAX_GOSSIP_BYTES: usize = 16 * 1024;
@@ -28,6 +28,8 @@ pub struct Behaviour {
         gossipsub::MaxCountSubscriptionFilter<gossipsub::AllowAllSubscriptionFilter>,
     >,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
+    /// Circuit relay v2 server, for browsers to meet each other.
+    pub relay: Toggle<relay::Behaviour>,
     pub stream: libp2p_stream::Behaviour,
 }
 
@@ -35,6 +37,7 @@ pub fn build(
     key: &Keypair,
     max_connections: u32,
     mdns_on: bool,
+    relay: Option<&bridge::relay::RelayLimits>,
 ) -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
     let peer_id = key.public().to_peer_id();
     let gossip_config = gossipsub::ConfigBuilder::default()
@@ -83,6 +86,7 @@ pub fn build(
         kad,
         gossipsub,
         mdns: mdns.into(),
+        relay: relay.map(|l| bridge::relay::server(peer_id, l)).into(),
         stream: libp2p_stream::Behaviour::new(),
     })
 }

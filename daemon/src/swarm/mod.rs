@@ -6,7 +6,6 @@ mod behaviour;
 pub mod blocks;
 pub mod keys;
 mod node;
-pub mod wire;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
+pub use bridge::blocks_wire as wire;
 pub use node::{SwarmSettings, start};
 
 /// What the swarm tells the rest of the daemon.

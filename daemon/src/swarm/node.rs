@@ -7,13 +7,12 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use gateway::{Event as GatewayEvent, Telemetry};
-use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, TopicHash};
 use libp2p::identity::Keypair;
 use libp2p::kad::{self, GetProvidersOk, QueryResult, RecordKey};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, SwarmBuilder, Transport, identify, mdns, noise, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, SwarmBuilder, identify, mdns, noise, tcp, yamux};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -28,6 +27,8 @@ pub struct SwarmSettings {
     pub bootstrap: Vec<Multiaddr>,
     pub mdns: bool,
     pub max_connections: u32,
+    /// Circuit relay limits; none turns the relay off.
+    pub relay: Option<bridge::relay::RelayLimits>,
 }
 
 /// How often rooms look for new members on the DHT.
@@ -46,7 +47,7 @@ pub enum SwarmError {
 /// Builds the swarm, starts listening and spawns its task. Room events go to `events`.
 pub fn start(
     key: Keypair,
-    certificate: libp2p_webrtc::tokio::Certificate,
+    certificate: bridge::transport::Certificate,
     settings: SwarmSettings,
     telemetry: Arc<Telemetry>,
     events: mpsc::Sender<RoomEvent>,
@@ -62,16 +63,18 @@ pub fn start(
         )
         .map_err(|e| build(&e))?
         .with_quic()
-        .with_other_transport(|key| {
-            Ok(
-                libp2p_webrtc::tokio::Transport::new(key.clone(), certificate)
-                    .map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn))),
-            )
-        })
+        .with_other_transport(|key| Ok(bridge::transport::webrtc_direct(key, certificate)))
         .map_err(|e| build(&e))?
         .with_dns()
         .map_err(|e| build(&e))?
-        .with_behaviour(|key| behaviour::build(key, settings.max_connections, settings.mdns))
+        .with_behaviour(|key| {
+            behaviour::build(
+                key,
+                settings.max_connections,
+                settings.mdns,
+                settings.relay.as_ref(),
+            )
+        })
         .map_err(|e| build(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build();
@@ -246,6 +249,11 @@ impl Node {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
                 info!(%address, "listening");
+                // Relay reservations hand out the relay's external addresses;
+                // browsers can use only the ones they can dial.
+                if bridge::transport::browser_dialable(&address) {
+                    self.swarm.add_external_address(address.clone());
+                }
                 self.listen.push(address);
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => self.listen.retain(|a| a != &address),

@@ -8,7 +8,7 @@
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
 
-use crate::swarm::wire::{FRAME, WireError, read_varint, varint};
+use crate::blocks_wire::{FRAME, WireError, read_varint, varint};
 
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/swarmseed/receipts/1.0.0");
 pub const MAX_BATCH: usize = 256;

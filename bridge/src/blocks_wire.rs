@@ -36,7 +36,7 @@ pub enum WireError {
     TooLarge(u64),
 }
 
-pub(crate) async fn read_varint(s: &mut (impl AsyncRead + Unpin)) -> Result<u64, WireError> {
+pub async fn read_varint(s: &mut (impl AsyncRead + Unpin)) -> Result<u64, WireError> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let mut b = [0u8; 1];
@@ -49,7 +49,7 @@ pub(crate) async fn read_varint(s: &mut (impl AsyncRead + Unpin)) -> Result<u64,
     Err(WireError::Malformed)
 }
 
-pub(crate) fn varint(mut v: u64, out: &mut Vec<u8>) {
+pub fn varint(mut v: u64, out: &mut Vec<u8>) {
     while v >= 0x80 {
         out.push(v as u8 | 0x80);
         v >>= 7;
@@ -146,7 +146,9 @@ mod tests {
     #[test]
     fn round_trip_and_limits() {
         futures::executor::block_on(async {
-            let cid = crate::store::unixfs::block_cid(crate::store::unixfs::RAW, b"x");
+            let cid: Cid = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+                .parse()
+                .unwrap();
             let mut buf = Cursor::new(Vec::new());
             write_request(&mut buf, &cid).await.unwrap();
             let mut r = Cursor::new(buf.into_inner());

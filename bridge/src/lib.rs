@@ -1,0 +1,16 @@
+//! What a swarmseed daemon offers browsers, and the wire formats browsers
+//! and daemons share. The daemon builds its swarm with these parts; the
+//! JavaScript client in `bridge/js` speaks the same protocols.
+//!
+//! - [`transport`]: WebRTC-direct, which browsers dial with no signalling
+//!   server and no TLS certificate, and which addresses they can dial.
+//! - [`blocks_wire`], [`receipts_wire`]: `/swarmseed/blocks/1.0.0` and
+//!   `/swarmseed/receipts/1.0.0`, spoken alike by daemons and browsers, so
+//!   a browser takes the same limits and penalties as any peer.
+//! - [`relay`]: a circuit relay v2 server with limits, through which
+//!   browsers reach each other (`/webrtc`, private to private).
+
+pub mod blocks_wire;
+pub mod receipts_wire;
+pub mod relay;
+pub mod transport;
