@@ -400,6 +400,9 @@ def main() -> int:
                             "daemon", "gateway", "proofs", "Cargo.toml", "Cargo.lock"]).returncode != 0
     r: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                "rev": rev + (" (with uncommitted changes in daemon/, gateway/ or proofs/)" if dirty else "")}
+    if args.bin.resolve() != (repo / "target" / "release" / "swarmseed").resolve():
+        r["rev"] += (f"; daemon binary {args.bin} built "
+                     + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(args.bin.stat().st_mtime)))
     if args.rate_json and args.rate_json.exists():
         r["rate"] = json.loads(args.rate_json.read_text())
     try:

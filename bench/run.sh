@@ -23,6 +23,7 @@
 # Proofs knobs: RATE_SECS (receipt_rate seconds per figure, default 3),
 # PROOFS_PAIRS (on/off viewer pairs, default 6), PROOFS_SEGMENTS (1 MiB
 # segments per viewer, default 64); see bench/receipts.py.
+# SWARMSEED_BIN=path uses that swarmseed binary instead of building one.
 # Raw wrk output, CPU snapshots and the swarm's and proofs' raw figures
 # (swarm.json, receipt_rate.json, proofs.json) go to bench/out/ (not committed).
 set -euo pipefail
@@ -77,9 +78,15 @@ install_tools() {
 install_tools
 for t in curl wrk nginx awk base64 ffmpeg python3; do command -v "$t" >/dev/null || die "$t not found"; done
 
-log "building swarmseed (release)"
-(cd "$REPO" && cargo build --release -p swarmseed --quiet)
-BIN=$REPO/target/release/swarmseed
+if [ -n "${SWARMSEED_BIN:-}" ]; then
+    # A binary built elsewhere (e.g. from another checkout); RESULTS.md names it.
+    BIN=$SWARMSEED_BIN
+    log "using $BIN (SWARMSEED_BIN); not building swarmseed"
+else
+    log "building swarmseed (release)"
+    (cd "$REPO" && cargo build --release -p swarmseed --quiet)
+    BIN=$REPO/target/release/swarmseed
+fi
 [ -x "$BIN" ] || die "no $BIN"
 if [ "$SWARM_ONLY" != 1 ]; then
     log "building the receipt_rate example (release)"
