@@ -144,8 +144,10 @@ async fn fetch_from_the_daemon() {
   const files = []
   const t0 = performance.now()
   for (const s of {segs}) {{
+    const t = performance.now()
     const bytes = await client.fetchFile(s.cid, {{ size: s.size, video: s.video }})
-    files.push({{ cid: s.cid, len: bytes.length, sha256: await sha256hex(bytes) }})
+    const ms = performance.now() - t
+    files.push({{ cid: s.cid, len: bytes.length, ms, sha256: await sha256hex(bytes) }})
   }}
   const ms = performance.now() - t0
   await client.flushReceipts()
@@ -168,6 +170,16 @@ async fn fetch_from_the_daemon() {
             "{}",
             got["dialed"]
         );
+
+        for f in got["files"].as_array().unwrap() {
+            let (len, ms) = (f["len"].as_f64().unwrap(), f["ms"].as_f64().unwrap());
+            if len > 1e6 {
+                eprintln!(
+                    "one {len} byte segment (dag-pb, 4 leaves) in {ms:.0} ms: {:.1} Mbit/s",
+                    len * 8.0 / 1000.0 / ms
+                );
+            }
+        }
 
         // Byte-exact: every segment as the fixture has it.
         let files = got["files"].as_array().unwrap();
@@ -289,6 +301,84 @@ async fn a_lying_daemon() {
         assert_eq!(stats["bytesFromCdn"].as_u64().unwrap(), want.len() as u64);
         assert_eq!(stats["bytesFromP2p"], 0);
         assert_eq!(cdn.requests_for(&format!("/{path}")), 1);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_liar_among_daemons_is_dropped_and_the_next_daemon_serves() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let cdn = TestCdn::start(&fixtures()).await;
+        let daemon = Daemon::start_p2p(&work.path().join("daemon"), "", "").await;
+        let video = daemon.seed(&cdn.url("ts/master.m3u8")).await;
+        let id = video["id"].as_str().unwrap().to_owned();
+        let map = json_at(daemon.url(&format!("/api/v1/videos/{id}/cidmap"))).await;
+        let segments: Vec<Value> = map["renditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["segments"].as_array().unwrap().clone())
+            .collect();
+        let (daemon_id, mut addrs) = webrtc_addrs(&daemon).await;
+        let liar = TestPeer::start_webrtc(Misbehaviour::Liar).await;
+        let liar_id = liar.swarm.peer_id.to_string();
+        addrs.push(liar.webrtc_addr().await);
+        let cdn_before = cdn.media_bytes_sent();
+
+        let page = PageServer::start().await;
+        let mut browser = Chromium::launch(&page.url()).await;
+        let script = format!(
+            r#"(async () => {{
+  const client = await swarmseed.SwarmseedClient.create()
+  const dialed = await client.connect({addrs})
+  const files = []
+  for (const s of {segments}) {{
+    const r = await client.fetchSegment(s.cid, s.key, {{ size: s.size, video: {id:?} }})
+    files.push({{ key: s.key, source: r.source, len: r.bytes.length, sha256: await sha256hex(r.bytes) }})
+  }}
+  await client.flushReceipts()
+  return {{ peer: client.peerId, dialed, files, stats: client.stats, daemons: client.daemons }}
+}})()"#,
+            addrs = json!(addrs),
+            segments = Value::Array(segments.clone()),
+        );
+        let got = browser.eval(&script).await;
+        let stats = &got["stats"];
+        assert!(
+            got["dialed"].as_array().unwrap().iter().all(|d| d["peer"].is_string()),
+            "{}",
+            got["dialed"]
+        );
+        // The liar lied once, was dropped, and the daemon served every segment.
+        assert_eq!(stats["refusedBlocks"], 1, "{stats}");
+        assert_eq!(stats["peers"][&liar_id]["refused"], 1, "{stats}");
+        assert_eq!(got["daemons"], json!([daemon_id]));
+        for (s, f) in segments.iter().zip(got["files"].as_array().unwrap()) {
+            let path = s["key"].as_str().unwrap().strip_prefix(&cdn.url("")).unwrap();
+            let want = std::fs::read(fixtures().join(path)).unwrap();
+            assert_eq!(f["source"], "p2p", "{f}");
+            assert_eq!(f["len"].as_u64().unwrap(), want.len() as u64, "{path}");
+            assert_eq!(f["sha256"], sha256_hex(&want).as_str(), "{path}");
+        }
+        assert_eq!(stats["bytesFromCdn"], 0, "{stats}");
+        assert_eq!(cdn.media_bytes_sent(), cdn_before, "the CDN sent no segment to the browser");
+        // Receipts went to the daemon only, and it took them all.
+        assert_eq!(stats["receiptsAccepted"], stats["blocksFromP2p"], "{stats}");
+        assert_eq!(stats["receiptsRefused"], 0, "{stats}");
+        let browser_id = got["peer"].as_str().unwrap();
+        let ledger = json_at(daemon.url("/api/v1/proofs/peers")).await;
+        let line = ledger
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["peer"] == browser_id)
+            .unwrap_or_else(|| panic!("browser not in the ledger: {ledger}"))
+            .clone();
+        assert_eq!(line["bytes_sent"], stats["bytesFromP2p"], "{line}");
+        assert_eq!(line["bytes_receipted"], line["bytes_sent"], "{line}");
+        assert_eq!(line["receipts_refused"], 0, "{line}");
     })
     .await
     .expect("test timed out");
