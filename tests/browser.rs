@@ -268,10 +268,13 @@ async fn a_lying_daemon() {
   const dialed = await client.connect([{addr:?}])
   const r = await client.fetchSegment({cid:?}, {url:?}, {{ size: {size} }})
   await client.flushReceipts()
+  // A CDN answer that is not the segment the CID names is refused as well.
+  const wrong = await client.fetchSegment({cid:?}, {other:?}).then(() => 'accepted', e => String(e))
   return {{ dialed, source: r.source, len: r.bytes.length, sha256: await sha256hex(r.bytes),
-           stats: client.stats, daemons: client.daemons, events }}
+           stats: client.stats, daemons: client.daemons, events, wrong }}
 }})()"#,
             url = cdn.url(path),
+            other = cdn.url("ts/v0/seg_001.ts"),
             size = want.len(),
         );
         let got = browser.eval(&script).await;
@@ -301,6 +304,8 @@ async fn a_lying_daemon() {
         assert_eq!(stats["bytesFromCdn"].as_u64().unwrap(), want.len() as u64);
         assert_eq!(stats["bytesFromP2p"], 0);
         assert_eq!(cdn.requests_for(&format!("/{path}")), 1);
+        let wrong = got["wrong"].as_str().unwrap();
+        assert!(wrong.contains("do not match"), "{wrong}");
     })
     .await
     .expect("test timed out");
