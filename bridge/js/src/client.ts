@@ -350,10 +350,17 @@ async function sleep (ms: number): Promise<void> {
 async function inOrder<T, R> (items: T[], width: number, f: (t: T) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length)
   let next = 0
+  let failed = false
   const worker = async (): Promise<void> => {
-    while (next < items.length) {
+    // Once one item fails the whole result does: start no more.
+    while (next < items.length && !failed) {
       const i = next++
-      out[i] = await f(items[i])
+      try {
+        out[i] = await f(items[i])
+      } catch (e) {
+        failed = true
+        throw e
+      }
     }
   }
   await Promise.all(Array.from({ length: Math.min(Math.max(width, 1), items.length) }, worker))
