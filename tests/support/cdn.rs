@@ -153,6 +153,12 @@ async fn serve_file(State(origin): State<Origin>, request: Request) -> Response 
             .headers_mut()
             .insert(header::CONTENT_RANGE, r.parse().unwrap());
     }
+    // Pages on other origins (hls.js, the browser bridge) read segments
+    // too, as from any CDN that serves players.
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        header::HeaderValue::from_static("*"),
+    );
     response
 }
 

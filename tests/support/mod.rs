@@ -1,6 +1,7 @@
 //! Test helpers: a real HTTP CDN on loopback and real `swarmseed` processes.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod cdn;
 pub mod daemon;
 pub mod hls;

@@ -35,6 +35,24 @@ impl TestPeer {
 
     /// A peer that dials `bootstrap` (multiaddrs with `/p2p/`) at start.
     pub async fn start_with(mode: Misbehaviour, bootstrap: &[String]) -> TestPeer {
+        Self::start_listening(mode, bootstrap, &["/ip4/127.0.0.1/tcp/0"]).await
+    }
+
+    /// A peer a browser can dial too: TCP and WebRTC-direct on loopback.
+    pub async fn start_webrtc(mode: Misbehaviour) -> TestPeer {
+        Self::start_listening(
+            mode,
+            &[],
+            &["/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/webrtc-direct"],
+        )
+        .await
+    }
+
+    async fn start_listening(
+        mode: Misbehaviour,
+        bootstrap: &[String],
+        listen: &[&str],
+    ) -> TestPeer {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let key = keys::load_or_create_identity(dir.path()).unwrap();
@@ -43,7 +61,7 @@ impl TestPeer {
         tokio::spawn(async move { while rx.recv().await.is_some() {} });
         let shutdown = CancellationToken::new();
         let settings = SwarmSettings {
-            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            listen: listen.iter().map(|a| a.parse().unwrap()).collect(),
             bootstrap: bootstrap.iter().map(|a| a.parse().unwrap()).collect(),
             mdns: false,
             max_connections: 64,
@@ -88,14 +106,23 @@ impl TestPeer {
     }
 
     pub async fn tcp_addr(&self) -> String {
+        self.addr_with("/tcp/").await
+    }
+
+    /// The browser-dialable address, with `/certhash/` and `/p2p/`.
+    pub async fn webrtc_addr(&self) -> String {
+        self.addr_with("/webrtc-direct/").await
+    }
+
+    async fn addr_with(&self, part: &str) -> String {
         for _ in 0..200 {
             let (_, addrs) = self.swarm.info().await;
-            if let Some(a) = addrs.iter().find(|a| a.to_string().contains("/tcp/")) {
+            if let Some(a) = addrs.iter().find(|a| a.to_string().contains(part)) {
                 return a.to_string();
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("test peer never listened");
+        panic!("test peer never listened on {part}");
     }
 }
 

@@ -1,0 +1,390 @@
+//! The browser bridge, first part: headless Chromium runs the client
+//! library (`bridge/js`), dials a real daemon over WebRTC-direct, fetches
+//! segments by CID with every block checked, and signs receipts the daemon
+//! accepts. A peer that lies is refused and the CDN serves instead.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use support::browser::{Chromium, PageServer};
+use support::cdn::TestCdn;
+use support::daemon::Daemon;
+use support::peer::{Misbehaviour, TestPeer};
+use support::{TEST_TIMEOUT, fixtures};
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+async fn json_at(url: String) -> Value {
+    reqwest::get(&url).await.unwrap().json().await.unwrap()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A video of one 3.5 MiB segment: its CID is a dag-pb root over four raw
+/// leaves, so the browser walks a UnixFS tree as well as single blocks.
+fn make_big_video(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("master.m3u8"),
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-STREAM-INF:BANDWIDTH=3000000\nindex.m3u8\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("index.m3u8"),
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:10.0,\nseg_000.ts\n#EXT-X-ENDLIST\n",
+    )
+    .unwrap();
+    // Deterministic bytes that no two leaves share.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let data: Vec<u8> = (0..3 * 1024 * 1024 + 512 * 1024)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(dir.join("seg_000.ts"), data).unwrap();
+}
+
+/// The daemon's WebRTC-direct addresses, with `/certhash/` and `/p2p/`.
+async fn webrtc_addrs(daemon: &Daemon) -> (String, Vec<String>) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (id, addrs) = daemon.node().await;
+        let webrtc: Vec<String> = addrs
+            .into_iter()
+            .filter(|a| a.contains("/webrtc-direct/") && a.contains("/certhash/"))
+            .collect();
+        if !webrtc.is_empty() {
+            return (id, webrtc);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no webrtc-direct address:\n{}",
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+struct Segment {
+    video: String,
+    cid: String,
+    size: u64,
+    file: PathBuf,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_from_the_daemon() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let origin = work.path().join("origin");
+        copy_dir(&fixtures().join("ts"), &origin.join("ts"));
+        make_big_video(&origin.join("big"));
+        let cdn = TestCdn::start(&origin).await;
+        let daemon = Daemon::start_p2p(&work.path().join("daemon"), "", "").await;
+
+        let mut segments = Vec::new();
+        for name in ["ts", "big"] {
+            let video = daemon.seed(&cdn.url(&format!("{name}/master.m3u8"))).await;
+            let id = video["id"].as_str().unwrap().to_owned();
+            let map = json_at(daemon.url(&format!("/api/v1/videos/{id}/cidmap"))).await;
+            for rendition in map["renditions"].as_array().unwrap() {
+                for s in rendition["segments"].as_array().unwrap() {
+                    let key = s["key"].as_str().unwrap();
+                    let path = key.strip_prefix(&cdn.url("")).expect("segment on the CDN");
+                    segments.push(Segment {
+                        video: id.clone(),
+                        cid: s["cid"].as_str().unwrap().to_owned(),
+                        size: s["size"].as_u64().unwrap(),
+                        file: origin.join(path),
+                    });
+                }
+            }
+        }
+        assert!(segments.len() >= 13, "{} segments", segments.len());
+        assert!(
+            segments.iter().any(|s| s.cid.starts_with("bafybei")),
+            "one segment is a dag-pb tree"
+        );
+        let (daemon_id, addrs) = webrtc_addrs(&daemon).await;
+
+        let page = PageServer::start().await;
+        let mut browser = Chromium::launch(&page.url()).await;
+        let segs: Vec<Value> = segments
+            .iter()
+            .map(|s| json!({ "cid": s.cid, "size": s.size, "video": s.video }))
+            .collect();
+        let script = format!(
+            r#"(async () => {{
+  const client = await swarmseed.SwarmseedClient.create()
+  window.client = client
+  const dialed = await client.connect({addrs})
+  const files = []
+  const t0 = performance.now()
+  for (const s of {segs}) {{
+    const t = performance.now()
+    const bytes = await client.fetchFile(s.cid, {{ size: s.size, video: s.video }})
+    const ms = performance.now() - t
+    files.push({{ cid: s.cid, len: bytes.length, ms, sha256: await sha256hex(bytes) }})
+  }}
+  const ms = performance.now() - t0
+  await client.flushReceipts()
+  return {{ peer: client.peerId, dialed, files, ms, stats: client.stats }}
+}})()"#,
+            addrs = json!(addrs),
+            segs = Value::Array(segs),
+        );
+        let got = browser.eval(&script).await;
+        let stats = &got["stats"];
+        eprintln!(
+            "browser fetched {} bytes in {:.0} ms ({:.1} Mbit/s); stats {stats}",
+            stats["bytesFromP2p"],
+            got["ms"].as_f64().unwrap(),
+            stats["bytesFromP2p"].as_f64().unwrap() * 8.0 / 1000.0 / got["ms"].as_f64().unwrap()
+        );
+        assert_eq!(
+            got["dialed"][0]["peer"],
+            daemon_id.as_str(),
+            "{}",
+            got["dialed"]
+        );
+
+        for f in got["files"].as_array().unwrap() {
+            let (len, ms) = (f["len"].as_f64().unwrap(), f["ms"].as_f64().unwrap());
+            if len > 1e6 {
+                eprintln!(
+                    "one {len} byte segment (dag-pb, 4 leaves) in {ms:.0} ms: {:.1} Mbit/s",
+                    len * 8.0 / 1000.0 / ms
+                );
+            }
+        }
+
+        // Byte-exact: every segment as the fixture has it.
+        let files = got["files"].as_array().unwrap();
+        assert_eq!(files.len(), segments.len());
+        for (s, f) in segments.iter().zip(files) {
+            let want = std::fs::read(&s.file).unwrap();
+            assert_eq!(f["cid"], s.cid.as_str());
+            assert_eq!(
+                f["len"].as_u64().unwrap(),
+                want.len() as u64,
+                "{}",
+                s.file.display()
+            );
+            assert_eq!(
+                f["sha256"],
+                sha256_hex(&want).as_str(),
+                "{}",
+                s.file.display()
+            );
+        }
+        assert_eq!(stats["refusedBlocks"], 0);
+        assert_eq!(stats["bytesFromCdn"], 0);
+        let blocks = stats["blocksFromP2p"].as_u64().unwrap();
+        let p2p_bytes = stats["bytesFromP2p"].as_u64().unwrap();
+        assert_eq!(
+            stats["receiptsAccepted"].as_u64().unwrap(),
+            blocks,
+            "{stats}"
+        );
+        assert_eq!(stats["receiptsRefused"], 0, "{stats}");
+
+        // The daemon took every receipt the browser signed, for every byte
+        // it sent, and counted the upload.
+        let browser_id = got["peer"].as_str().unwrap().to_owned();
+        let ledger = json_at(daemon.url("/api/v1/proofs/peers")).await;
+        let line = ledger
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["peer"] == browser_id.as_str())
+            .unwrap_or_else(|| panic!("browser {browser_id} not in the ledger: {ledger}"))
+            .clone();
+        assert_eq!(line["bytes_sent"].as_u64().unwrap(), p2p_bytes, "{line}");
+        assert_eq!(line["bytes_receipted"], line["bytes_sent"], "{line}");
+        assert_eq!(line["bytes_unreceipted"], 0, "{line}");
+        assert_eq!(line["receipts"].as_u64().unwrap(), blocks, "{line}");
+        assert_eq!(line["receipts_refused"], 0, "{line}");
+        let stats = daemon.stats().await;
+        assert_eq!(
+            stats["bytes_uploaded"].as_u64().unwrap(),
+            p2p_bytes,
+            "{stats}"
+        );
+        assert_eq!(
+            stats["bytes_receipted"].as_u64().unwrap(),
+            p2p_bytes,
+            "{stats}"
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_daemon() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let cdn = TestCdn::start(&fixtures()).await;
+        let liar = TestPeer::start_webrtc(Misbehaviour::Liar).await;
+        let addr = liar.webrtc_addr().await;
+        let liar_id = liar.swarm.peer_id.to_string();
+        let path = "ts/v0/seg_000.ts";
+        let want = std::fs::read(fixtures().join(path)).unwrap();
+        let cid = swarmseed::store::unixfs::cid_of_reader(&want[..])
+            .unwrap()
+            .to_string();
+
+        let page = PageServer::start().await;
+        let mut browser = Chromium::launch(&page.url()).await;
+        let script = format!(
+            r#"(async () => {{
+  const client = await swarmseed.SwarmseedClient.create()
+  const events = []
+  for (const type of ['refused', 'fallback-cdn']) {{
+    client.addEventListener(type, e => events.push({{ type, ...e.detail }}))
+  }}
+  const dialed = await client.connect([{addr:?}])
+  const r = await client.fetchSegment({cid:?}, {url:?}, {{ size: {size} }})
+  await client.flushReceipts()
+  // A CDN answer that is not the segment the CID names is refused as well.
+  const wrong = await client.fetchSegment({cid:?}, {other:?}).then(() => 'accepted', e => String(e))
+  return {{ dialed, source: r.source, len: r.bytes.length, sha256: await sha256hex(r.bytes),
+           stats: client.stats, daemons: client.daemons, events, wrong }}
+}})()"#,
+            url = cdn.url(path),
+            other = cdn.url("ts/v0/seg_001.ts"),
+            size = want.len(),
+        );
+        let got = browser.eval(&script).await;
+        eprintln!("{got}");
+        assert_eq!(
+            got["dialed"][0]["peer"],
+            liar_id.as_str(),
+            "{}",
+            got["dialed"]
+        );
+        let stats = &got["stats"];
+        // The liar's bytes failed the CID: refused, counted, and the liar
+        // is asked no more.
+        assert_eq!(stats["refusedBlocks"], 1, "{stats}");
+        assert_eq!(stats["refusedBytes"], 1000, "{stats}");
+        assert_eq!(stats["peers"][&liar_id]["refused"], 1, "{stats}");
+        assert_eq!(stats["peers"][&liar_id]["bytes"], 0, "{stats}");
+        assert_eq!(got["daemons"], json!([]));
+        assert_eq!(got["events"][0]["type"], "refused");
+        assert_eq!(got["events"][1]["type"], "fallback-cdn");
+        // No receipt for bytes that were refused.
+        assert_eq!(stats["receiptsSent"], 0, "{stats}");
+        // The segment came from the CDN, byte-exact.
+        assert_eq!(got["source"], "cdn");
+        assert_eq!(got["len"].as_u64().unwrap(), want.len() as u64);
+        assert_eq!(got["sha256"], sha256_hex(&want).as_str());
+        assert_eq!(stats["bytesFromCdn"].as_u64().unwrap(), want.len() as u64);
+        assert_eq!(stats["bytesFromP2p"], 0);
+        assert_eq!(cdn.requests_for(&format!("/{path}")), 1);
+        let wrong = got["wrong"].as_str().unwrap();
+        assert!(wrong.contains("do not match"), "{wrong}");
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_liar_among_daemons_is_dropped_and_the_next_daemon_serves() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let cdn = TestCdn::start(&fixtures()).await;
+        let daemon = Daemon::start_p2p(&work.path().join("daemon"), "", "").await;
+        let video = daemon.seed(&cdn.url("ts/master.m3u8")).await;
+        let id = video["id"].as_str().unwrap().to_owned();
+        let map = json_at(daemon.url(&format!("/api/v1/videos/{id}/cidmap"))).await;
+        let segments: Vec<Value> = map["renditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["segments"].as_array().unwrap().clone())
+            .collect();
+        let (daemon_id, mut addrs) = webrtc_addrs(&daemon).await;
+        let liar = TestPeer::start_webrtc(Misbehaviour::Liar).await;
+        let liar_id = liar.swarm.peer_id.to_string();
+        addrs.push(liar.webrtc_addr().await);
+        let cdn_before = cdn.media_bytes_sent();
+
+        let page = PageServer::start().await;
+        let mut browser = Chromium::launch(&page.url()).await;
+        let script = format!(
+            r#"(async () => {{
+  const client = await swarmseed.SwarmseedClient.create()
+  const dialed = await client.connect({addrs})
+  const files = []
+  for (const s of {segments}) {{
+    const r = await client.fetchSegment(s.cid, s.key, {{ size: s.size, video: {id:?} }})
+    files.push({{ key: s.key, source: r.source, len: r.bytes.length, sha256: await sha256hex(r.bytes) }})
+  }}
+  await client.flushReceipts()
+  return {{ peer: client.peerId, dialed, files, stats: client.stats, daemons: client.daemons }}
+}})()"#,
+            addrs = json!(addrs),
+            segments = Value::Array(segments.clone()),
+        );
+        let got = browser.eval(&script).await;
+        let stats = &got["stats"];
+        assert!(
+            got["dialed"].as_array().unwrap().iter().all(|d| d["peer"].is_string()),
+            "{}",
+            got["dialed"]
+        );
+        // The liar lied once, was dropped, and the daemon served every segment.
+        assert_eq!(stats["refusedBlocks"], 1, "{stats}");
+        assert_eq!(stats["peers"][&liar_id]["refused"], 1, "{stats}");
+        assert_eq!(got["daemons"], json!([daemon_id]));
+        for (s, f) in segments.iter().zip(got["files"].as_array().unwrap()) {
+            let path = s["key"].as_str().unwrap().strip_prefix(&cdn.url("")).unwrap();
+            let want = std::fs::read(fixtures().join(path)).unwrap();
+            assert_eq!(f["source"], "p2p", "{f}");
+            assert_eq!(f["len"].as_u64().unwrap(), want.len() as u64, "{path}");
+            assert_eq!(f["sha256"], sha256_hex(&want).as_str(), "{path}");
+        }
+        assert_eq!(stats["bytesFromCdn"], 0, "{stats}");
+        assert_eq!(cdn.media_bytes_sent(), cdn_before, "the CDN sent no segment to the browser");
+        // Receipts went to the daemon only, and it took them all.
+        assert_eq!(stats["receiptsAccepted"], stats["blocksFromP2p"], "{stats}");
+        assert_eq!(stats["receiptsRefused"], 0, "{stats}");
+        let browser_id = got["peer"].as_str().unwrap();
+        let ledger = json_at(daemon.url("/api/v1/proofs/peers")).await;
+        let line = ledger
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["peer"] == browser_id)
+            .unwrap_or_else(|| panic!("browser not in the ledger: {ledger}"))
+            .clone();
+        assert_eq!(line["bytes_sent"], stats["bytesFromP2p"], "{line}");
+        assert_eq!(line["bytes_receipted"], line["bytes_sent"], "{line}");
+        assert_eq!(line["receipts_refused"], 0, "{line}");
+    })
+    .await
+    .expect("test timed out");
+}

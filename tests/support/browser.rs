@@ -1,0 +1,313 @@
+//! A real browser for the bridge tests: Debian's Chromium, headless, driven
+//! over the DevTools protocol, loading a test page and the client bundle
+//! (`bridge/js/dist/swarmseed.js`) from a loopback HTTP server.
+//!
+//! The DevTools client is a WebSocket and three JSON messages
+//! (`Runtime.enable`, `Runtime.evaluate`, console events), so it is written
+//! here on `tokio-tungstenite` rather than taken from a full CDP crate.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+const HOW_TO_BUILD: &str = "run `npm ci && npm run build` in bridge/js";
+
+fn js_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bridge/js")
+}
+
+fn newest(path: &Path) -> SystemTime {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return SystemTime::UNIX_EPOCH;
+    };
+    let mut t = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path).unwrap().flatten() {
+            t = t.max(newest(&entry.path()));
+        }
+    }
+    t
+}
+
+/// The client bundle. When its sources are newer and the npm packages are
+/// installed, it is built again first (esbuild, offline, under a second).
+pub fn bundle() -> Vec<u8> {
+    let dir = js_dir();
+    let dist = dir.join("dist/swarmseed.js");
+    let built = std::fs::metadata(&dist)
+        .and_then(|m| m.modified())
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let sources = newest(&dir.join("src"))
+        .max(newest(&dir.join("package.json")))
+        .max(newest(&dir.join("package-lock.json")));
+    if sources > built && dir.join("node_modules/.bin/esbuild").exists() {
+        let status = std::process::Command::new("npm")
+            .args(["run", "--silent", "build"])
+            .current_dir(&dir)
+            .status()
+            .expect("run npm");
+        assert!(
+            status.success(),
+            "building bridge/js failed; {HOW_TO_BUILD}"
+        );
+    }
+    std::fs::read(&dist).unwrap_or_else(|e| {
+        panic!(
+            "the browser bundle {} is missing ({e}): {HOW_TO_BUILD}",
+            dist.display()
+        )
+    })
+}
+
+/// The test page: loads the bundle and exposes it as `window.swarmseed`.
+const PAGE: &str = r#"<!doctype html>
+<meta charset="utf-8">
+<title>swarmseed bridge test</title>
+<script type="module">
+import * as swarmseed from '/swarmseed.js'
+window.swarmseed = swarmseed
+window.sha256hex = async (bytes) =>
+  [...new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))]
+    .map(b => b.toString(16).padStart(2, '0')).join('')
+window.bridgeReady = true
+</script>
+"#;
+
+/// Serves the page at `/` and the bundle at `/swarmseed.js` on loopback,
+/// which browsers treat as a secure context (WebCrypto, WebRTC).
+pub struct PageServer {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PageServer {
+    pub async fn start() -> PageServer {
+        let js = bundle();
+        let app = axum::Router::new()
+            .route("/", get(|| async { Html(PAGE) }))
+            .route(
+                "/swarmseed.js",
+                get(move || {
+                    let js = js.clone();
+                    async move { ([(header::CONTENT_TYPE, "text/javascript")], js).into_response() }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        PageServer { addr, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+}
+
+impl Drop for PageServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Headless Chromium with a fresh profile, one page, and a DevTools
+/// connection to that page.
+pub struct Chromium {
+    child: Child,
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    next_id: u64,
+    _profile: tempfile::TempDir,
+}
+
+fn chromium_binary() -> String {
+    std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".to_owned())
+}
+
+impl Chromium {
+    /// Starts the browser on `url` and waits until the page has set
+    /// `window.bridgeReady`.
+    pub async fn launch(url: &str) -> Chromium {
+        let profile = tempfile::Builder::new()
+            .prefix("swarmseed-chromium")
+            .tempdir()
+            .unwrap();
+        let mut command = Command::new(chromium_binary());
+        command
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--remote-debugging-address=127.0.0.1",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            // Its own process group, so Drop ends the renderers too.
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = command.spawn().unwrap_or_else(|e| {
+            panic!(
+                "cannot start {} ({e}); install it with `apt-get install -y chromium` or set CHROMIUM",
+                chromium_binary()
+            )
+        });
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let endpoint = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(ws) = line.strip_prefix("DevTools listening on ") {
+                    return ws.trim().to_owned();
+                }
+            }
+            panic!("chromium exited before it listened for DevTools");
+        })
+        .await
+        .expect("chromium never listened for DevTools");
+        // Keep draining stderr so Chromium never blocks on a full pipe.
+        let verbose = std::env::var_os("BROWSER_LOG").is_some();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if verbose {
+                    eprintln!("chromium: {line}");
+                }
+            }
+        });
+        let http = endpoint
+            .strip_prefix("ws://")
+            .and_then(|rest| rest.split('/').next())
+            .expect("DevTools endpoint")
+            .to_owned();
+        let page_ws = find_page(&http, url).await;
+        let (ws, _) = tokio_tungstenite::connect_async(page_ws.as_str())
+            .await
+            .expect("connect to the page's DevTools");
+        let mut browser = Chromium {
+            child,
+            ws,
+            next_id: 0,
+            _profile: profile,
+        };
+        browser.call("Runtime.enable", json!({})).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while browser.eval("window.bridgeReady === true").await != json!(true) {
+            assert!(Instant::now() < deadline, "the test page never loaded");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        browser
+    }
+
+    /// Sends one DevTools command and returns its result; console output
+    /// and uncaught exceptions seen meanwhile are printed.
+    pub async fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let msg = json!({ "id": id, "method": method, "params": params });
+        self.ws
+            .send(Message::text(msg.to_string()))
+            .await
+            .expect("DevTools send");
+        loop {
+            let msg = self
+                .ws
+                .next()
+                .await
+                .expect("DevTools connection closed")
+                .expect("DevTools read");
+            let Message::Text(text) = msg else { continue };
+            let v: Value = serde_json::from_str(&text).expect("DevTools JSON");
+            if v["id"] == id {
+                if let Some(e) = v.get("error") {
+                    panic!("DevTools {method} failed: {e}");
+                }
+                return v["result"].clone();
+            }
+            match v["method"].as_str() {
+                Some("Runtime.consoleAPICalled") => {
+                    let args: Vec<String> = v["params"]["args"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|a| match &a["value"] {
+                            Value::String(s) => s.clone(),
+                            Value::Null => a["description"].as_str().unwrap_or("").to_owned(),
+                            other => other.to_string(),
+                        })
+                        .collect();
+                    eprintln!("page console: {}", args.join(" "));
+                }
+                Some("Runtime.exceptionThrown") => {
+                    eprintln!("page exception: {}", v["params"]["exceptionDetails"]);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Evaluates `expression` in the page, awaiting a promise, and returns
+    /// its value as JSON. A thrown error fails the test with its message.
+    pub async fn eval(&mut self, expression: &str) -> Value {
+        let r = self
+            .call(
+                "Runtime.evaluate",
+                json!({
+                    "expression": expression,
+                    "awaitPromise": true,
+                    "returnByValue": true,
+                }),
+            )
+            .await;
+        if let Some(e) = r.get("exceptionDetails") {
+            panic!(
+                "page threw: {}\n{e}",
+                r["result"]["description"].as_str().unwrap_or("")
+            );
+        }
+        r["result"]["value"].clone()
+    }
+}
+
+/// The DevTools WebSocket of the page showing `url`.
+async fn find_page(http: &str, url: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = reqwest::get(format!("http://{http}/json/list")).await
+            && let Ok(targets) = r.json::<Vec<Value>>().await
+            && let Some(t) = targets
+                .iter()
+                .find(|t| t["type"] == "page" && t["url"].as_str() == Some(url))
+        {
+            return t["webSocketDebuggerUrl"].as_str().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "chromium never opened {url}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl Drop for Chromium {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            // The group holds the browser and every renderer it started.
+            unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+        }
+        let _ = self.child.start_kill();
+    }
+}
