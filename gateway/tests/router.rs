@@ -252,7 +252,7 @@ async fn only_the_named_web_files_are_served() {
     }
 
     // A gateway with no page answers / like any unknown path.
-    let (app, _) = app();
+    let (app, _) = self::app();
     for path in ["/", "/web/page.js"] {
         let (status, _, body) = get(app.clone(), path, None).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
