@@ -9,8 +9,10 @@
 //!   a browser takes the same limits and penalties as any peer.
 //! - [`relay`]: a circuit relay v2 server with limits, through which
 //!   browsers reach each other (`/webrtc`, private to private).
+//! - [`web`]: the web page the gateway serves at `GET /`, built into the binary.
 
 pub mod blocks_wire;
 pub mod receipts_wire;
 pub mod relay;
 pub mod transport;
+pub mod web;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bridge::relay::RelayLimits;
-use gateway::{GatewayState, Telemetry};
+use gateway::{GatewayState, Telemetry, WebAssets};
 use libp2p::PeerId;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -194,6 +194,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         telemetry,
         shutdown: shutdown.clone(),
         api_token: Some(token.into()),
+        web: Some(Arc::new(WebAssets::new(
+            bridge::web::assets()
+                .iter()
+                .map(|f| (f.name, f.content_type, f.bytes)),
+        ))),
     });
     let server =
         axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());

@@ -16,6 +16,7 @@ mod range;
 mod segments;
 mod source;
 mod telemetry;
+mod web;
 
 use std::sync::Arc;
 
@@ -34,6 +35,7 @@ pub use source::{
     ByteRange, Origin, Playlist, Segment, SegmentKey, SegmentSource, SourceError, StoreUsage,
 };
 pub use telemetry::{Counters, Event, Stats, Telemetry};
+pub use web::{CONTENT_SECURITY_POLICY, WebAsset, WebAssets};
 
 /// API request bodies are small JSON documents; anything larger is refused.
 const MAX_REQUEST_BODY: usize = 64 * 1024;
@@ -46,6 +48,8 @@ pub struct GatewayState<S> {
     pub shutdown: CancellationToken,
     /// Bearer token for mutating requests; none refuses them all.
     pub api_token: Option<Arc<str>>,
+    /// The web page's files; none answers `GET /` with 404.
+    pub web: Option<Arc<WebAssets>>,
 }
 
 impl<S> Clone for GatewayState<S> {
@@ -55,6 +59,7 @@ impl<S> Clone for GatewayState<S> {
             telemetry: self.telemetry.clone(),
             shutdown: self.shutdown.clone(),
             api_token: self.api_token.clone(),
+            web: self.web.clone(),
         }
     }
 }
@@ -62,6 +67,8 @@ impl<S> Clone for GatewayState<S> {
 /// Builds the gateway's router.
 pub fn router<S: SegmentSource + NodeApi + ProofsApi>(state: GatewayState<S>) -> Router {
     Router::new()
+        .route("/", get(web::index::<S>))
+        .route("/web/{file}", get(web::file::<S>))
         .route("/hls", get(hls::top_playlist::<S>))
         .route("/hls/pl/{token}/{file}", get(hls::child_playlist::<S>))
         .route(

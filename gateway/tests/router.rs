@@ -8,7 +8,7 @@ use axum::http::{Request, StatusCode};
 use bytes::Bytes;
 use gateway::{
     GatewayState, NodeApi, Origin, Playlist, Segment, SegmentKey, SegmentSource, SourceError,
-    StoreUsage, Telemetry, router, segment_path,
+    StoreUsage, Telemetry, WebAssets, router, segment_path,
 };
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -62,14 +62,29 @@ impl NodeApi for Fixed {}
 impl gateway::ProofsApi for Fixed {}
 
 fn app() -> (axum::Router, Arc<Telemetry>) {
+    app_with(None)
+}
+
+fn app_with(web: Option<WebAssets>) -> (axum::Router, Arc<Telemetry>) {
     let telemetry = Arc::new(Telemetry::new());
     let state = GatewayState {
         source: Arc::new(Fixed),
         telemetry: telemetry.clone(),
         shutdown: Default::default(),
         api_token: Some("secret-token".into()),
+        web: web.map(Arc::new),
     };
     (router(state), telemetry)
+}
+
+const INDEX: &[u8] = b"<!doctype html><script type=module src=/web/page.js></script>";
+const PAGE: &[u8] = b"console.log('hls.js')";
+
+fn web() -> WebAssets {
+    WebAssets::new([
+        ("index.html", "text/html; charset=utf-8", INDEX),
+        ("page.js", "text/javascript; charset=utf-8", PAGE),
+    ])
 }
 
 async fn get(
@@ -161,4 +176,87 @@ async fn source_errors_map_to_statuses_with_json_bodies() {
     let (status, _, body) = get(app, "/hls?url=http://origin.test/ok.m3u8", None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(String::from_utf8_lossy(&body).contains(&seg("/a.ts")));
+}
+
+#[tokio::test]
+async fn the_web_page_is_served_with_its_types_and_a_content_security_policy() {
+    let (app, _) = app_with(Some(web()));
+    let (status, headers, body) = get(app.clone(), "/", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, INDEX);
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(headers["cache-control"], "no-cache");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    for directive in [
+        "default-src 'self'",
+        "script-src 'self'",
+        "media-src 'self' blob:",
+        "worker-src 'self' blob:",
+        "object-src 'none'",
+    ] {
+        assert!(csp.contains(directive), "{directive} in {csp}");
+    }
+
+    let (status, headers, body) = get(app.clone(), "/web/page.js", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, PAGE);
+    assert_eq!(headers["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let etag = headers["etag"].clone();
+    assert!(etag.to_str().unwrap().starts_with('"'));
+
+    // A browser that holds the file gets a 304 with no body.
+    let res = app
+        .clone()
+        .oneshot(
+            Request::get("/web/page.js")
+                .header("if-none-match", etag.clone())
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(res.headers()["etag"], etag);
+    assert!(
+        res.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn only_the_named_web_files_are_served() {
+    let (app, _) = app_with(Some(web()));
+    for path in [
+        "/web/..%2f..%2fCargo.toml",
+        "/web/..%2F..%2Fgateway%2Fsrc%2Flib.rs",
+        "/web/%2e%2e%2fCargo.toml",
+        "/web/../Cargo.toml",
+        "/web/nothing.js",
+        "/web/",
+        "/web/page.js/x",
+        "/index.html",
+    ] {
+        let (status, headers, body) = get(app.clone(), path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(headers["content-type"], "application/json", "{path}");
+        assert!(
+            String::from_utf8_lossy(&body).contains("not found"),
+            "{path}"
+        );
+    }
+
+    // A gateway with no page answers / like any unknown path.
+    let (app, _) = self::app();
+    for path in ["/", "/web/page.js"] {
+        let (status, _, body) = get(app.clone(), path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["error"], "not found");
+    }
 }
