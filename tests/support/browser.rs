@@ -97,6 +97,7 @@ impl PageServer {
         let js = bundle();
         let app = axum::Router::new()
             .route("/", get(|| async { Html(PAGE) }))
+            .route("/hls.mjs", get(hls_js))
             .route(
                 "/swarmseed.js",
                 get(move || {
@@ -114,6 +115,19 @@ impl PageServer {
 
     pub fn url(&self) -> String {
         format!("http://{}/", self.addr)
+    }
+}
+
+/// hls.js's ESM build from `bridge/js/node_modules` (pinned in
+/// `package.json`), for pages that play video with the loader.
+async fn hls_js() -> axum::response::Response {
+    match tokio::fs::read(js_dir().join("node_modules/hls.js/dist/hls.mjs")).await {
+        Ok(js) => ([(header::CONTENT_TYPE, "text/javascript")], js).into_response(),
+        Err(e) => (
+            axum::http::StatusCode::NOT_FOUND,
+            format!("hls.js is not installed ({e}): {HOW_TO_BUILD}"),
+        )
+            .into_response(),
     }
 }
 
@@ -140,6 +154,12 @@ impl Chromium {
     /// Starts the browser on `url` and waits until the page has set
     /// `window.bridgeReady`.
     pub async fn launch(url: &str) -> Chromium {
+        Self::launch_with_args(url, &[]).await
+    }
+
+    /// As `launch`, with more command-line flags (such as
+    /// `--autoplay-policy=no-user-gesture-required`).
+    pub async fn launch_with_args(url: &str, extra: &[&str]) -> Chromium {
         let profile = tempfile::Builder::new()
             .prefix("swarmseed-chromium")
             .tempdir()
@@ -157,6 +177,7 @@ impl Chromium {
                 "--remote-debugging-address=127.0.0.1",
                 "--remote-debugging-port=0",
             ])
+            .args(extra)
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg(url)
             .stdin(Stdio::null())

@@ -1,0 +1,226 @@
+//! The browser bridge's hls.js loader: headless Chromium plays the `ts`
+//! fixture from the CDN with hls.js, and the loader takes the segments from
+//! a seeding daemon over WebRTC-direct, because the master playlist names a
+//! CID map signed by that daemon, which the page trusts. The CDN's own count
+//! shows it sent (almost) no segment bytes during playback.
+
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::browser::{Chromium, PageServer};
+use support::cdn::TestCdn;
+use support::daemon::Daemon;
+use support::{TEST_TIMEOUT, fixtures};
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The daemon's peer id and WebRTC-direct addresses (`/certhash/`, `/p2p/`).
+async fn webrtc_addrs(daemon: &Daemon) -> (String, Vec<String>) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (id, addrs) = daemon.node().await;
+        let webrtc: Vec<String> = addrs
+            .into_iter()
+            .filter(|a| a.contains("/webrtc-direct/") && a.contains("/certhash/"))
+            .collect();
+        if !webrtc.is_empty() {
+            return (id, webrtc);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no webrtc-direct address:\n{}",
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn playback_takes_segments_from_the_daemon() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let origin = work.path().join("origin");
+        copy_dir(&fixtures().join("ts"), &origin.join("ts"));
+        let cdn = TestCdn::start(&origin).await;
+        let daemon = Daemon::start_p2p(&work.path().join("daemon"), "", "").await;
+        let master = cdn.url("ts/master.m3u8");
+
+        // The daemon seeds the video and signs its CID map.
+        let video = daemon.seed(&master).await;
+        let id = video["id"].as_str().unwrap().to_owned();
+        let map_bytes = reqwest::get(daemon.url(&format!("/api/v1/videos/{id}/cidmap")))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let map: Value = serde_json::from_slice(&map_bytes).unwrap();
+        let (daemon_id, addrs) = webrtc_addrs(&daemon).await;
+        assert_eq!(map["publisher"], daemon_id.as_str(), "{map}");
+        let segments: Vec<&Value> = map["renditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["segments"].as_array().unwrap())
+            .collect();
+        assert_eq!(segments.len(), 12, "{map}");
+
+        // The origin serves the map beside the master and names it there.
+        std::fs::write(origin.join("ts/cidmap.json"), &map_bytes).unwrap();
+        let body = std::fs::read_to_string(origin.join("ts/master.m3u8")).unwrap();
+        let body = body.replacen(
+            "#EXT-X-VERSION:3\n",
+            "#EXT-X-VERSION:3\n#EXT-X-SESSION-DATA:DATA-ID=\"io.swarmseed.cidmap\",URI=\"cidmap.json\"\n",
+            1,
+        );
+        assert!(body.contains("SESSION-DATA"), "{body}");
+        std::fs::write(origin.join("ts/master.m3u8"), body).unwrap();
+
+        // Everything the CDN sends from here on is the player's.
+        let media_before = cdn.media_bytes_sent();
+
+        let page = PageServer::start().await;
+        let mut browser =
+            Chromium::launch_with_args(&page.url(), &["--autoplay-policy=no-user-gesture-required"])
+                .await;
+        let script = format!(
+            r#"(async () => {{
+  const {{ default: Hls }} = await import('/hls.mjs')
+  const client = await swarmseed.SwarmseedClient.create()
+  const dialed = await client.connect({addrs})
+  const p2p = swarmseed.swarmseedLoader(Hls, {{ client, trustedPublishers: [{daemon_id:?}] }})
+  const video = document.createElement('video')
+  video.muted = true
+  video.autoplay = true
+  document.body.appendChild(video)
+  const hls = new Hls({{ loader: p2p.loader }})
+  const errors = []
+  hls.on(Hls.Events.ERROR, (_e, d) => errors.push({{ type: d.type, details: d.details, fatal: d.fatal, url: d.frag?.url ?? d.url }}))
+  const fallbacks = []
+  p2p.addEventListener('fallback-cdn', e => fallbacks.push(e.detail))
+  Object.assign(window, {{ client, p2p, video, hls, errors, fallbacks }})
+  hls.loadSource({master:?})
+  hls.attachMedia(video)
+  video.play().catch(e => errors.push({{ play: String(e) }}))
+  return {{ dialed, supported: Hls.isSupported(), peer: client.peerId }}
+}})()"#,
+            addrs = json!(addrs),
+        );
+        let started = browser.eval(&script).await;
+        eprintln!("started: {started}");
+        assert_eq!(started["supported"], true, "{started}");
+        assert_eq!(
+            started["dialed"][0]["peer"],
+            daemon_id.as_str(),
+            "{started}"
+        );
+        let browser_id = started["peer"].as_str().unwrap().to_owned();
+
+        // Poll until playback passes 10 s of the 12 s video.
+        let state = "({ t: video.currentTime, ended: video.ended, ready: video.readyState, \
+                     paused: video.paused, stats: p2p.stats, errors, fallbacks })";
+        let mut last = Value::Null;
+        loop {
+            let s = browser.eval(state).await;
+            if s["t"].as_f64().unwrap_or(0.0) > 10.0 {
+                last = s;
+                break;
+            }
+            let fatal = s["errors"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|e| e["fatal"] == true);
+            assert!(!fatal, "hls.js failed: {s}");
+            if s["stats"] != last["stats"] || s["errors"] != last["errors"] {
+                eprintln!("playing: {s}");
+            }
+            last = s;
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        eprintln!("played: {last}");
+        let got = browser
+            .eval("(async () => { await client.flushReceipts(); return { stats: p2p.stats, client: client.stats } })()")
+            .await;
+        eprintln!("{got}");
+        let stats = &got["stats"];
+
+        // The master's map was trusted because the page trusts its signer.
+        assert_eq!(stats["maps"][0]["trust"], "publisher", "{stats}");
+        assert_eq!(stats["maps"][0]["segments"], 12, "{stats}");
+        assert_eq!(stats["refusedMaps"], json!([]), "{stats}");
+
+        // At least 90% of the segment bytes hls.js played came from the
+        // daemon, by the loader's count ...
+        let p2p = stats["bytesFromP2p"].as_u64().unwrap();
+        let from_cdn = stats["bytesFromCdn"].as_u64().unwrap();
+        let played = p2p + from_cdn;
+        assert!(played > 0, "{stats}");
+        assert!(p2p * 10 >= played * 9, "{p2p} of {played} bytes from the daemon: {stats}");
+        // ... and by the CDN's own.
+        let media_after = cdn.media_bytes_sent() - media_before;
+        assert!(
+            media_after * 10 <= played,
+            "the CDN sent {media_after} segment bytes during playback of {played}"
+        );
+        assert_eq!(got["client"]["refusedBlocks"], 0, "{got}");
+
+        // The daemon holds the browser's receipts for what it sent (a block
+        // still in flight when playback passed 10 s is receipted soon after).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let line = loop {
+            let ledger: Value = reqwest::get(daemon.url("/api/v1/proofs/peers"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let line = ledger
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["peer"] == browser_id.as_str())
+                .cloned()
+                .unwrap_or(Value::Null);
+            if line["bytes_sent"].as_u64().unwrap_or(0) > 0
+                && line["bytes_receipted"] == line["bytes_sent"]
+                || Instant::now() > deadline
+            {
+                break line;
+            }
+            browser.eval("client.flushReceipts().then(() => true)").await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert!(line["bytes_sent"].as_u64().unwrap_or(0) >= p2p, "{line}");
+        assert_eq!(line["bytes_receipted"], line["bytes_sent"], "{line}");
+        assert!(line["receipts"].as_u64().unwrap() > 0, "{line}");
+        assert_eq!(line["receipts_refused"], 0, "{line}");
+
+        // A map whose CIDs were changed after signing is refused.
+        let tampered = browser
+            .eval(
+                "(async () => { const m = await (await fetch(p2p.stats.maps[0].url)).json(); \
+                 m.renditions[0].segments[0].cid = m.renditions[0].segments[1].cid; \
+                 const ok = await p2p.addMap(m); return { ok, refused: p2p.stats.refusedMaps } })()",
+            )
+            .await;
+        assert_eq!(tampered["ok"], false, "{tampered}");
+        assert_eq!(tampered["refused"][0]["reason"], "bad signature", "{tampered}");
+    })
+    .await
+    .expect("test timed out");
+}
