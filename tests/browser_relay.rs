@@ -167,10 +167,13 @@ async fn browser_to_browser() {
                 r#"(async () => {{
   const client = await swarmseed.SwarmseedClient.create({{ relay: true, iceServers: [] }})
   window.client = client
+  const errors = []
+  client.addEventListener('block-error', e => errors.push(e.detail))
   const dialed = await client.connect({a_addrs})
   const files = []
   for (const s of {segs}) {{
     const bytes = await client.fetchFile(s.cid, {{ size: s.size, video: s.video }})
+      .catch(e => {{ throw new Error(`${{e}}; dialed ${{JSON.stringify(dialed)}}; block errors ${{JSON.stringify(errors)}}`) }})
     files.push({{ cid: s.cid, len: bytes.length, sha256: await sha256hex(bytes) }})
   }}
   await client.flushReceipts()

@@ -56,8 +56,8 @@ export interface ClientOptions {
   /** ICE servers for `/webrtc` connections; @libp2p/webrtc's public STUN
    * servers when absent. Pass `[]` on a LAN or in tests. */
   iceServers?: RTCIceServer[]
-  /** Bytes of verified blocks kept in memory and served to other peers;
-   * the oldest go first. 64 MiB by default, 0 keeps none. */
+  /** With `relay`: bytes of verified blocks kept in memory and served to
+   * other peers; the oldest go first. 64 MiB by default, 0 keeps none. */
   keepBytes?: number
 }
 
@@ -158,7 +158,8 @@ export class SwarmseedClient extends EventTarget {
       relay: opts.relay ?? false,
       keepBytes: opts.keepBytes ?? 64 * 1024 * 1024
     }
-    this.held = new HeldBlocks(this.opts.keepBytes)
+    // Only a client that other browsers can reach keeps blocks to serve.
+    this.held = new HeldBlocks(this.opts.relay ? this.opts.keepBytes : 0)
     if (this.opts.receipts) {
       this.receipts = new ReceiptSender({
         key,
