@@ -259,7 +259,12 @@ async fn start_fetching(
   const dialed = await client.connect({addrs})
   window.rounds = 0
   window.loop = (async () => {{
-    for (;;) {{ await client.fetchFile({cid:?}, {{ size: {size} }}); window.rounds++ }}
+    for (;;) {{
+      try {{ await client.fetchFile({cid:?}, {{ size: {size} }}); window.rounds++ }} catch (e) {{
+        window.lastError = String(e)
+        await new Promise(r => setTimeout(r, 100))
+      }}
+    }}
   }})()
   return dialed
 }})()"#,
@@ -269,9 +274,13 @@ async fn start_fetching(
     ))
     .await;
     assert!(started[0]["peer"].is_string(), "{started}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while daemon.stats().await["bytes_uploaded"].as_u64().unwrap() < before + 2 * seg.size {
-        assert!(Instant::now() < deadline, "the page never fetched");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while daemon.stats().await["bytes_uploaded"].as_u64().unwrap() < before + seg.size {
+        assert!(
+            Instant::now() < deadline,
+            "the page never fetched:\n{}",
+            daemon.log()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -295,8 +304,9 @@ async fn peers_back_to(daemon: &Daemon, baseline: u64, what: &str) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn survival() {
     let _one = ONE_AT_A_TIME.lock().await;
-    // Generous: a vanished browser's connection is given time to go.
-    tokio::time::timeout(TEST_TIMEOUT * 2, async {
+    // Generous: a vanished browser's connection is given time to go (a
+    // closed tab's has been seen to linger about 6 min; see the README).
+    tokio::time::timeout(TEST_TIMEOUT * 4, async {
         let work = support::workdir();
         let origin = work.path().join("origin");
         make_big_video(&origin.join("big"));
