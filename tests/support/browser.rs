@@ -141,9 +141,30 @@ impl Drop for PageServer {
 /// connection to that page.
 pub struct Chromium {
     child: Child,
+    page: DevTools,
+    /// The browser's DevTools WebSocket (`Target.*` commands).
+    browser_ws: String,
+    /// The DevTools HTTP endpoint, `host:port`.
+    http: String,
+    _profile: tempfile::TempDir,
+}
+
+/// A DevTools connection to one page.
+pub struct DevTools {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     next_id: u64,
-    _profile: tempfile::TempDir,
+}
+
+/// Another tab of the same browser, opened with `Chromium::open_tab`.
+pub struct Tab {
+    pub target_id: String,
+    page: DevTools,
+}
+
+impl Tab {
+    pub async fn eval(&mut self, expression: &str) -> Value {
+        self.page.eval(expression).await
+    }
 }
 
 fn chromium_binary() -> String {
@@ -174,6 +195,9 @@ impl Chromium {
                 "--disable-background-networking",
                 "--disable-component-update",
                 "--disable-sync",
+                // Real host candidates rather than mDNS names, which no one
+                // resolves here; browser-to-browser `/webrtc` needs them.
+                "--disable-features=WebRtcHideLocalIpsWithMdns",
                 "--remote-debugging-address=127.0.0.1",
                 "--remote-debugging-port=0",
             ])
@@ -218,22 +242,81 @@ impl Chromium {
             .expect("DevTools endpoint")
             .to_owned();
         let page_ws = find_page(&http, url).await;
-        let (ws, _) = tokio_tungstenite::connect_async(page_ws.as_str())
+        let page = DevTools::page(&page_ws).await;
+        Chromium {
+            child,
+            page,
+            browser_ws: endpoint,
+            http,
+            _profile: profile,
+        }
+    }
+
+    /// Sends one DevTools command to the page; see `DevTools::call`.
+    pub async fn call(&mut self, method: &str, params: Value) -> Value {
+        self.page.call(method, params).await
+    }
+
+    /// Evaluates `expression` in the page; see `DevTools::eval`.
+    pub async fn eval(&mut self, expression: &str) -> Value {
+        self.page.eval(expression).await
+    }
+
+    /// Opens `url` in a new tab of this browser and waits for its page.
+    pub async fn open_tab(&mut self, url: &str) -> Tab {
+        let r = self
+            .browser_call("Target.createTarget", json!({ "url": url }))
+            .await;
+        let target_id = r["targetId"].as_str().expect("targetId").to_owned();
+        let page_ws = format!("ws://{}/devtools/page/{target_id}", self.http);
+        Tab {
+            target_id,
+            page: DevTools::page(&page_ws).await,
+        }
+    }
+
+    /// Closes a tab as a user would (`Target.closeTarget`).
+    pub async fn close_tab(&mut self, tab: Tab) {
+        let r = self
+            .browser_call("Target.closeTarget", json!({ "targetId": tab.target_id }))
+            .await;
+        drop(tab);
+        assert_eq!(r["success"], json!(true), "{r}");
+    }
+
+    /// One command on the browser's own DevTools connection.
+    async fn browser_call(&mut self, method: &str, params: Value) -> Value {
+        let (ws, _) = tokio_tungstenite::connect_async(self.browser_ws.as_str())
+            .await
+            .expect("connect to the browser's DevTools");
+        let mut browser = DevTools { ws, next_id: 0 };
+        browser.call(method, params).await
+    }
+
+    /// Kills the whole browser, every process of it, with SIGKILL: it gets
+    /// no chance to close anything.
+    pub async fn kill(mut self) {
+        if let Some(pid) = self.child.id() {
+            unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+        }
+        let _ = self.child.wait().await;
+    }
+}
+
+impl DevTools {
+    /// Connects to a page and waits until it has set `window.bridgeReady`.
+    async fn page(page_ws: &str) -> DevTools {
+        let (ws, _) = tokio_tungstenite::connect_async(page_ws)
             .await
             .expect("connect to the page's DevTools");
-        let mut browser = Chromium {
-            child,
-            ws,
-            next_id: 0,
-            _profile: profile,
-        };
-        browser.call("Runtime.enable", json!({})).await;
+        let mut page = DevTools { ws, next_id: 0 };
+        page.call("Runtime.enable", json!({})).await;
         let deadline = Instant::now() + Duration::from_secs(30);
-        while browser.eval("window.bridgeReady === true").await != json!(true) {
+        while page.eval("window.bridgeReady === true").await != json!(true) {
             assert!(Instant::now() < deadline, "the test page never loaded");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        browser
+        page
     }
 
     /// Sends one DevTools command and returns its result; console output

@@ -4,15 +4,25 @@
  * against its CID, signs receipts for what it verified, and falls back to
  * the CDN over HTTP when no daemon delivers.
  *
- * Later parts (an hls.js loader, the daemon's web page, a relay) build on
+ * With `relay: true` it also meets other browsers: `listen(daemonAddrs)`
+ * reserves a slot on a daemon's circuit relay v2 and listens for
+ * private-to-private `/webrtc` connections there, and `connect()` dials such
+ * `/p2p-circuit/webrtc/p2p/<browser>` addresses. The relay carries only the
+ * WebRTC offer and answer; blocks then flow between the browsers directly.
+ * Blocks this client verified are kept in memory (`keepBytes`) and served
+ * on `/swarmseed/blocks/1.0.0` to any peer, exactly as a daemon serves them.
+ *
+ * Later parts (an hls.js loader, the daemon's web page) build on
  * `fetchSegment` and the events this class dispatches.
  */
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { webRTCDirect } from '@libp2p/webrtc'
+import { webRTC, webRTCDirect } from '@libp2p/webrtc'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { identify } from '@libp2p/identify'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import type { PrivateKey, Stream } from '@libp2p/interface'
+import type { Connection, PrivateKey, Stream } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
 
@@ -21,6 +31,7 @@ import { ReceiptSender } from './sender.js'
 import { fileCid } from './unixfs.js'
 import { DAG_PB, MAX_BLOCK, RAW, CHUNK, links, parseCid, verifyBlock } from './verify.js'
 import { Reader } from './wire.js'
+import { BlockServer, HeldBlocks } from './serve.js'
 
 export interface ClientOptions {
   /** The browser's Ed25519 identity; a fresh one when absent. */
@@ -35,6 +46,19 @@ export interface ClientOptions {
   receiptLingerMs?: number
   /** Turns receipts off (they are on by default). */
   receipts?: boolean
+  /**
+   * Meets other browsers: adds the private-to-private `/webrtc` and circuit
+   * relay v2 transports and identify, so that `listen()` can reserve a slot
+   * on a daemon's relay and `connect()` can dial `/p2p-circuit/webrtc`
+   * addresses. Off by default.
+   */
+  relay?: boolean
+  /** ICE servers for `/webrtc` connections; @libp2p/webrtc's public STUN
+   * servers when absent. Pass `[]` on a LAN or in tests. */
+  iceServers?: RTCIceServer[]
+  /** With `relay`: bytes of verified blocks kept in memory and served to
+   * other peers; the oldest go first. 64 MiB by default, 0 keeps none. */
+  keepBytes?: number
 }
 
 export interface FetchOptions {
@@ -65,12 +89,19 @@ export interface Stats {
   verdicts: Record<string, number>
   /** Per daemon peer id: verified bytes and refused blocks. */
   peers: Record<string, { bytes: number, refused: number }>
+  /** Blocks and bytes this client served to other peers. */
+  blocksServed: number
+  bytesServed: number
+  /** Block requests it answered with "not found". */
+  blocksNotFound: number
 }
 
-/** A daemon this client can ask for blocks. */
+/** A daemon (or, over `/webrtc`, a browser) this client can ask for blocks. */
 interface Provider {
   peer: string
   addr: Multiaddr
+  /** Browsers keep no receipt ledger, so their blocks earn no receipts. */
+  browser: boolean
 }
 
 export class NoProviderError extends Error {
@@ -99,14 +130,19 @@ export class SwarmseedClient extends EventTarget {
     receiptsRefused: 0,
     receiptsLost: 0,
     verdicts: {},
-    peers: {}
+    peers: {},
+    blocksServed: 0,
+    bytesServed: 0,
+    blocksNotFound: 0
   }
+  /** Verified blocks by CID, served to other peers. */
+  readonly held: HeldBlocks
 
   private providers: Provider[] = []
   /** Daemons that sent bytes failing their CID; never asked again. */
   private readonly refused = new Set<string>()
   private readonly receipts?: ReceiptSender
-  private readonly opts: Required<Omit<ClientOptions, 'privateKey'>>
+  private readonly opts: Required<Omit<ClientOptions, 'privateKey' | 'iceServers'>>
   private turn = 0
 
   private constructor (node: Libp2p, key: PrivateKey, opts: ClientOptions) {
@@ -118,8 +154,12 @@ export class SwarmseedClient extends EventTarget {
       dialTimeoutMs: opts.dialTimeoutMs ?? 15_000,
       parallel: opts.parallel ?? 4,
       receiptLingerMs: opts.receiptLingerMs ?? 50,
-      receipts: opts.receipts ?? true
+      receipts: opts.receipts ?? true,
+      relay: opts.relay ?? false,
+      keepBytes: opts.keepBytes ?? 64 * 1024 * 1024
     }
+    // Only a client that other browsers can reach keeps blocks to serve.
+    this.held = new HeldBlocks(this.opts.relay ? this.opts.keepBytes : 0)
     if (this.opts.receipts) {
       this.receipts = new ReceiptSender({
         key,
@@ -135,19 +175,73 @@ export class SwarmseedClient extends EventTarget {
   static async create (opts: ClientOptions = {}): Promise<SwarmseedClient> {
     const key = opts.privateKey ?? await generateKeyPair('Ed25519')
     if (key.type !== 'Ed25519') throw new Error('receipts need an Ed25519 key')
+    const relay = opts.relay ?? false
+    const rtcConfiguration = opts.iceServers === undefined ? undefined : { iceServers: opts.iceServers }
     const node = await createLibp2p({
       privateKey: key,
-      // A browser dials out only; daemons have public certhash addresses.
+      // A browser cannot listen on its own; daemons have public certhash
+      // addresses. `listen()` adds relay addresses later.
       addresses: { listen: [] },
-      transports: [webRTCDirect()],
+      transports: relay
+        ? [webRTCDirect(), webRTC({ rtcConfiguration }), circuitRelayTransport()]
+        : [webRTCDirect()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
+      // The relay transport and /webrtc need identify (protocols, addresses).
+      services: (relay ? { identify: identify() } : {}) as Record<string, (components: any) => unknown>,
       // The default gater refuses private and loopback addresses, which is
       // where daemons on a LAN or this machine are.
       connectionGater: { denyDialMultiaddr: async () => false }
     })
+    if (relay) {
+      node.addEventListener('connection:open', evt => {
+        if (evt.detail.remoteAddr.toString().includes('/webrtc-direct/')) closeWithoutFinAck(evt.detail)
+      })
+    }
     await node.start()
-    return new SwarmseedClient(node, key, opts)
+    const client = new SwarmseedClient(node, key, opts)
+    if (relay) await client.serve()
+    return client
+  }
+
+  /** Answers `/swarmseed/blocks/1.0.0` from the blocks held in memory. */
+  private async serve (): Promise<void> {
+    const server = new BlockServer(this.held, this.stats, (type, detail) => this.emit(type, detail))
+    await this.node.handle(blocks.PROTOCOL, (stream, connection) => {
+      server.handle(stream, connection.remotePeer.toString())
+    })
+  }
+
+  /**
+   * Listens for other browsers through daemons' circuit relays: for each
+   * daemon address (its WebRTC-direct address with `/p2p/`), a reservation
+   * over `/p2p-circuit`, and `/webrtc` on top. Resolves with this browser's
+   * dialable `/p2p-circuit/webrtc/p2p/<id>` addresses once there are any;
+   * other browsers pass them to `connect()`. Needs `relay: true`.
+   */
+  async listen (relays: string[], opts: { timeoutMs?: number } = {}): Promise<string[]> {
+    if (!this.opts.relay) throw new Error('listen() needs a client created with { relay: true }')
+    const addrs = relays.map(r => multiaddr(r).encapsulate('/p2p-circuit'))
+    addrs.push(multiaddr('/webrtc'))
+    // libp2p has no public call to add listen addresses to a running node;
+    // its transport manager does it.
+    const tm = (this.node as unknown as { components: { transportManager: { listen: (addrs: Multiaddr[]) => Promise<void> } } })
+      .components.transportManager
+    await tm.listen(addrs)
+    const deadline = Date.now() + (opts.timeoutMs ?? this.opts.dialTimeoutMs)
+    for (;;) {
+      const mine = this.webrtcAddrs
+      if (mine.length > 0) return mine
+      if (Date.now() > deadline) throw new Error('no relay reservation gave a /webrtc address')
+      await sleep(50)
+    }
+  }
+
+  /** The `/p2p-circuit/webrtc/p2p/<id>` addresses other browsers can dial. */
+  get webrtcAddrs (): string[] {
+    return this.node.getMultiaddrs()
+      .map(a => a.toString())
+      .filter(a => a.includes('/p2p-circuit/webrtc'))
   }
 
   private emit (type: string, detail: unknown): void {
@@ -161,8 +255,10 @@ export class SwarmseedClient extends EventTarget {
 
   /**
    * Dials daemons by their WebRTC-direct addresses (with `/certhash/` and
-   * `/p2p/`, as `GET /api/v1/node` lists them). Resolves with one outcome
-   * per address; a failed dial does not stop the others.
+   * `/p2p/`, as `GET /api/v1/node` lists them), and, with `relay: true`,
+   * browsers by their `/p2p-circuit/webrtc/p2p/<id>` addresses (`listen()`
+   * gives them). Resolves with one outcome per address; a failed dial does
+   * not stop the others.
    */
   async connect (addrs: string[]): Promise<Array<{ addr: string, peer?: string, error?: string }>> {
     return await Promise.all(addrs.map(async addr => {
@@ -171,7 +267,7 @@ export class SwarmseedClient extends EventTarget {
         const conn = await this.node.dial(ma, { signal: AbortSignal.timeout(this.opts.dialTimeoutMs) })
         const peer = conn.remotePeer.toString()
         if (!this.refused.has(peer) && !this.providers.some(p => p.peer === peer)) {
-          this.providers.push({ peer, addr: ma })
+          this.providers.push({ peer, addr: ma, browser: isBrowserAddr(ma) })
         }
         this.emit('peer-connected', { peer, addr })
         return { addr, peer }
@@ -184,8 +280,14 @@ export class SwarmseedClient extends EventTarget {
   private async open (peer: string, protocol: string, signal?: AbortSignal): Promise<Stream> {
     const p = this.providers.find(p => p.peer === peer)
     if (p === undefined) throw new Error(`not connected to ${peer}`)
-    // Reuses the open connection, or dials the address again.
-    return await this.node.dialProtocol(p.addr, protocol, { signal: signal ?? AbortSignal.timeout(this.opts.dialTimeoutMs) })
+    signal ??= AbortSignal.timeout(this.opts.dialTimeoutMs)
+    // A browser's open `/webrtc` connection, never the relayed (limited)
+    // one used to set it up.
+    const open = this.node.getConnections().find((c: Connection) =>
+      c.remotePeer.toString() === peer && c.status === 'open' && c.limits === undefined)
+    if (open !== undefined) return await open.newStream(protocol, { signal })
+    // Dials the address again.
+    return await this.node.dialProtocol(p.addr, protocol, { signal })
   }
 
   /** One block from one daemon, checked; null when it does not have it. */
@@ -261,7 +363,11 @@ export class SwarmseedClient extends EventTarget {
         this.stats.bytesFromP2p += got.data.length
         this.stats.blocksFromP2p++
         this.peerStats(peer).bytes += got.data.length
-        this.receipts?.record({ cid: c.toString(), bytes: got.data.length, epoch: got.epoch, provider: peer, video: opts.video ?? '' })
+        this.held.put(c, got.data)
+        // Receipts are for daemons' ledgers; a browser keeps none.
+        if (!candidates[(start + i) % candidates.length].browser) {
+          this.receipts?.record({ cid: c.toString(), bytes: got.data.length, epoch: got.epoch, provider: peer, video: opts.video ?? '' })
+        }
         this.emit('block', { peer, cid: c.toString(), bytes: got.data.length })
         return got.data
       }
@@ -340,6 +446,30 @@ export class SwarmseedClient extends EventTarget {
     await this.flushReceipts().catch(() => {})
     await this.node.stop()
   }
+}
+
+/**
+ * rust-libp2p's WebRTC sends no FIN_ACK (rust-libp2p #4600), so on a
+ * daemon's connection `stream.close()` waits out its timeout and rejects.
+ * The circuit relay transport awaits that close after a reservation and
+ * takes the rejection for a refused reservation, though the daemon granted
+ * it. On connections to daemons, close() here sends the FIN and returns at
+ * once; the channel still closes after the timeout.
+ */
+function closeWithoutFinAck (conn: Connection): void {
+  const newStream = conn.newStream.bind(conn)
+  const patched: Connection['newStream'] = async (protocols, options) => {
+    const stream = await newStream(protocols, options)
+    const close = stream.close.bind(stream)
+    stream.close = async () => { close().catch(() => {}) }
+    return stream
+  }
+  conn.newStream = patched
+}
+
+/** A private-to-private `/webrtc` address: a browser reached via a relay. */
+function isBrowserAddr (ma: Multiaddr): boolean {
+  return ma.getComponents().some(c => c.name === 'webrtc')
 }
 
 async function sleep (ms: number): Promise<void> {

@@ -39,10 +39,19 @@ pub async fn serve(swarm: Swarm, proofs: Arc<Proofs>, shutdown: CancellationToke
                     Err(_) => return debug!(%peer, "receipt batch timed out"),
                 };
             let verdicts = proofs.accept(peer, batch).await;
-            if let Err(e) = wire::write_verdicts(&mut stream, &verdicts).await {
-                debug!(%peer, error = %e, "cannot answer receipt batch");
+            // A peer gone mid-answer (a closed tab) never reads it: the
+            // write and the close would wait for as long as the connection
+            // lives, and the open stream keeps it from going idle.
+            let answered = tokio::time::timeout(READ_TIMEOUT, async {
+                if let Err(e) = wire::write_verdicts(&mut stream, &verdicts).await {
+                    debug!(%peer, error = %e, "cannot answer receipt batch");
+                }
+                let _ = stream.close().await;
+            })
+            .await;
+            if answered.is_err() {
+                debug!(%peer, "receipt stream dropped: the peer stopped reading");
             }
-            let _ = stream.close().await;
         });
     }
     tasks.close();

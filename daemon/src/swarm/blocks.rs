@@ -25,6 +25,10 @@ use crate::store::{Store, unixfs};
 
 /// Longest a peer that owes receipts waits behind peers that sign them.
 const DEPRIORITIZED_WAIT: Duration = Duration::from_secs(2);
+/// Longest one block request may take to serve, close included. Fetchers
+/// give up long before (`p2p.block_timeout_ms`, 10 s in browsers); a
+/// 2 MiB block within it needs about 0.6 Mbit/s.
+const SERVE_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Limits on what this node uploads.
 #[derive(Clone, Copy, Debug)]
@@ -104,42 +108,54 @@ pub async fn serve(
         let (proofs, preferred) = (proofs.clone(), preferred.clone());
         // The accept queue has no buffer: every stream gets its own task at once.
         tasks.spawn(async move {
-            let debtor = proofs.deprioritized(&peer);
-            // A peer that owes receipts gets one request at a time.
-            let permit = if debtor && sem.available_permits() < limits.per_peer {
-                Err(())
-            } else {
-                sem.try_acquire_owned().map_err(|_| ())
-            };
-            let result = match permit {
-                Ok(_permit) => {
-                    let _turn = if debtor {
-                        wait_behind(&preferred).await;
-                        None
-                    } else {
-                        Some(InFlight::new(&preferred))
-                    };
-                    answer(
-                        &mut stream,
-                        peer,
-                        &store,
-                        &rate,
-                        &telemetry,
-                        &proofs,
-                        limits.request_timeout,
-                    )
-                    .await
+            // A peer that vanishes mid-block (a closed tab, a killed
+            // browser) stops reading: writes and the close would then wait
+            // for as long as the WebRTC connection lives, and an open
+            // stream keeps that connection from going idle. Past this
+            // deadline the stream is dropped (reset); the idle timeout then
+            // closes the connection.
+            let served = tokio::time::timeout(SERVE_DEADLINE, async move {
+                let debtor = proofs.deprioritized(&peer);
+                // A peer that owes receipts gets one request at a time.
+                let permit = if debtor && sem.available_permits() < limits.per_peer {
+                    Err(())
+                } else {
+                    sem.try_acquire_owned().map_err(|_| ())
+                };
+                let result = match permit {
+                    Ok(_permit) => {
+                        let _turn = if debtor {
+                            wait_behind(&preferred).await;
+                            None
+                        } else {
+                            Some(InFlight::new(&preferred))
+                        };
+                        answer(
+                            &mut stream,
+                            peer,
+                            &store,
+                            &rate,
+                            &telemetry,
+                            &proofs,
+                            limits.request_timeout,
+                        )
+                        .await
+                    }
+                    Err(()) => wire::write_response(&mut stream, Status::Busy, 0, &[])
+                        .await
+                        .map(|_| 0),
+                };
+                match result {
+                    Ok(n) if n > 0 => debug!(%peer, bytes = n, "served block"),
+                    Ok(_) => {}
+                    Err(e) => debug!(%peer, error = %e, "block request failed"),
                 }
-                Err(()) => wire::write_response(&mut stream, Status::Busy, 0, &[])
-                    .await
-                    .map(|_| 0),
-            };
-            match result {
-                Ok(n) if n > 0 => debug!(%peer, bytes = n, "served block"),
-                Ok(_) => {}
-                Err(e) => debug!(%peer, error = %e, "block request failed"),
+                let _ = stream.close().await;
+            })
+            .await;
+            if served.is_err() {
+                debug!(%peer, "block stream dropped: the peer stopped reading");
             }
-            let _ = stream.close().await;
         });
     }
     tasks.close();
