@@ -53,7 +53,12 @@ async fn the_page_plays_a_video_through_the_gateway_and_its_stats_follow() {
 
         let mut browser = Chromium::launch_with(
             &url,
-            &["--autoplay-policy=no-user-gesture-required", "--mute-audio"],
+            &[
+                "--autoplay-policy=no-user-gesture-required",
+                "--mute-audio",
+                // Wide enough for the stats beside the video in the screenshot.
+                "--window-size=1280,900",
+            ],
             "document.readyState === 'complete' && window.swarmseedPage !== undefined",
         )
         .await;
