@@ -9,6 +9,7 @@
 #   bash bench/run.sh
 #   SWARM_ONLY=1 bash bench/run.sh    # swarm part only (about 3 minutes)
 #   PROOFS_ONLY=1 bash bench/run.sh   # contribution proofs only (about 1 minute)
+#   BROWSER_ONLY=1 bash bench/run.sh  # WebRTC-direct to Chromium vs HTTP (about 2 minutes after the build)
 #
 # Knobs (environment): DURATION (wrk seconds per run, default 10),
 # CONNS (wrk connection counts, default "32 4"), N (cold-miss samples, default 30),
@@ -20,6 +21,14 @@
 # PROOFS_ONLY=1 skips the gateway and swarm benchmarks and rewrites only the
 # "## Contribution proofs" section of an existing RESULTS.md (appending it if
 # missing), keeping everything else, its "## Proofs analysis" included.
+# BROWSER_ONLY=1 runs only tests/browser_bench.rs (release, `--ignored`):
+# a daemon sends 8 segments of 4 MiB to headless Chromium over WebRTC-direct
+# (the bridge/js client, by CID) and the same bytes over HTTP from its
+# gateway, and rewrites only the "## Browser transfer" section of an existing
+# RESULTS.md (appending it if missing), keeping everything else, its
+# hand-written "## Browser transfer analysis" included. It needs Chromium and
+# bridge/js/dist/swarmseed.js (`npm ci && npm run build` in bridge/js).
+# BROWSER_PROFILE=debug runs that test in a debug build instead (faster to build).
 # Proofs knobs: RATE_SECS (receipt_rate seconds per figure, default 3),
 # PROOFS_PAIRS (on/off viewer pairs, default 6), PROOFS_SEGMENTS (1 MiB
 # segments per viewer, default 64); see bench/receipts.py.
@@ -34,7 +43,9 @@ N=${N:-30}
 THREADS=2
 SWARM_ONLY=${SWARM_ONLY:-0}
 PROOFS_ONLY=${PROOFS_ONLY:-0}
-[ "$SWARM_ONLY" = 1 ] && [ "$PROOFS_ONLY" = 1 ] && { echo "SWARM_ONLY and PROOFS_ONLY exclude each other" >&2; exit 2; }
+BROWSER_ONLY=${BROWSER_ONLY:-0}
+BROWSER_PROFILE=${BROWSER_PROFILE:-release}
+[ $((SWARM_ONLY + PROOFS_ONLY + BROWSER_ONLY)) -le 1 ] || { echo "SWARM_ONLY, PROOFS_ONLY and BROWSER_ONLY exclude each other" >&2; exit 2; }
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
@@ -44,6 +55,8 @@ RESULTS=$BENCH_DIR/RESULTS.md
 
 log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# Strips trailing blank lines.
+trim_tail() { sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'; }
 
 # ---------------------------------------------------------------- 1. tools
 install_tools() {
@@ -75,6 +88,90 @@ install_tools() {
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 \
         apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 }
+# ---------------------------------------------------------------- browser
+# tests/browser_bench.rs prints one line "BROWSER_BENCH {json}"; the section
+# goes to $1.
+run_browser() {
+    local out=$1 profile_flag=--release line
+    [ "$BROWSER_PROFILE" = release ] || profile_flag=
+    command -v "${CHROMIUM:-chromium}" >/dev/null || die "no Chromium (apt-get install -y chromium, or set CHROMIUM)"
+    [ -f "$REPO/bridge/js/dist/swarmseed.js" ] || die "no bridge/js/dist/swarmseed.js: run npm ci && npm run build in bridge/js"
+    log "browser transfer: cargo test $profile_flag --test browser_bench -- --ignored --nocapture"
+    (cd "$REPO" && cargo test $profile_flag -p swarmseed --test browser_bench -- --ignored --nocapture) \
+        >"$OUT/browser_bench.txt" 2>"$OUT/browser_bench.log" || { tail -40 "$OUT/browser_bench.log" >&2; die "browser benchmark failed"; }
+    line=$(sed -n 's/^BROWSER_BENCH //p' "$OUT/browser_bench.txt" | tail -1)
+    [ -n "$line" ] || die "no BROWSER_BENCH line in $OUT/browser_bench.txt"
+    printf '%s\n' "$line" >"$OUT/browser.json"
+    local rev
+    rev=$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+    python3 - "$OUT/browser.json" "$rev" >"$out" <<'PYEOF'
+import json, sys, time
+r = json.load(open(sys.argv[1]))
+rev = sys.argv[2]
+mib = r["segment_bytes"] / 1048576
+fmt = lambda xs: ", ".join(f"{x:.1f}" for x in xs)
+print("## Browser transfer\n")
+print(f"Browser section run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, swarmseed {rev}, "
+      f"{r['build']} build (daemon and test), {r['chromium']}.\n")
+print(f"Method: `tests/browser_bench.rs` (`cargo test --release --test browser_bench -- --ignored --nocapture`). "
+      f"A daemon seeds a VOD playlist of {r['segments']} segments of {mib:g} MiB random bytes from a loopback CDN "
+      f"(each segment a dag-pb root over 1 MiB raw leaves). Headless Chromium opens a page on the gateway's own "
+      f"origin, imports the `bridge/js` client bundle and dials the daemon over WebRTC-direct (127.0.0.1). "
+      f"Per pass, the page fetches all {r['segments']} segments one after another, timed with `performance.now()` "
+      f"from the first request to the last byte: *WebRTC-direct* with `client.fetchFile(cid)` (every block checked "
+      f"against its CID, four blocks in flight, a receipt signed per block), *HTTP* with `fetch()` of the "
+      f"gateway's `/hls/seg/...` paths for the same segments (store hits, one keep-alive connection). "
+      f"One unmeasured pass of each first, then {r['reps']} repetitions alternating WebRTC and HTTP; medians shown. "
+      f"Cores: CPU seconds per wall second during a pass, of the daemon process and of Chromium's whole "
+      f"process group.\n")
+print("| path | bytes per pass | **Mbit/s (median)** | runs' Mbit/s | daemon cores | Chromium cores |")
+print("| --- | --- | --- | --- | --- | --- |")
+print(f"| WebRTC-direct, by CID (bridge/js) | {r['bytes_per_pass']} | **{r['p2p_median_mbit_s']:.1f}** | {fmt(r['p2p_mbit_s'])} | {r['p2p_daemon_cores']:.2f} | {r['p2p_browser_cores']:.2f} |")
+print(f"| HTTP from the gateway | {r['bytes_per_pass']} | **{r['http_median_mbit_s']:.1f}** | {fmt(r['http_mbit_s'])} | {r['http_daemon_cores']:.2f} | {r['http_browser_cores']:.2f} |")
+print()
+goal = "reached" if r["p2p_median_mbit_s"] >= 100 else "not reached"
+print(f"Ratio WebRTC-direct / HTTP: **{r['ratio_p2p_http']:.3f}**. Goal ≥ 100 Mbit/s over WebRTC-direct: "
+      f"**{goal}** ({r['p2p_median_mbit_s']:.1f} Mbit/s). The client took {r['blocks_from_p2p']} blocks over WebRTC "
+      f"in the whole run, and the daemon accepted {r['receipts_accepted']} receipts for them. Block streams that "
+      f"failed (reset by the daemon, or refused by js-libp2p) and were asked again: {r['stream_errors']}; segments "
+      f"fetched again after the client gave up on a block: {r['segment_retries']}. Raw figures: "
+      f"`bench/out/browser.json`.")
+PYEOF
+}
+BROWSER_ANALYSIS_PLACEHOLDER='## Browser transfer analysis
+
+(filled in by hand after the run)'
+
+if [ "$BROWSER_ONLY" = 1 ]; then
+    mkdir -p "$OUT"
+    BTMP=$(mktemp -d /tmp/swarmseed-bench.XXXXXX)
+    trap 'rm -rf "$BTMP"' EXIT
+    log "BROWSER_ONLY=1: only the browser transfer ($BROWSER_PROFILE build)"
+    run_browser "$BTMP/browser.md"
+    if [ -f "$RESULTS" ]; then
+        # Before the section, and from the next "## " heading after it (its
+        # hand-written "## Browser transfer analysis" among them) to the end.
+        awk '/^## Browser transfer$/ { exit } { print }' "$RESULTS" | trim_tail >"$BTMP/results-head.md"
+        awk 'in_s && /^## / { tail = 1 } /^## Browser transfer$/ { in_s = 1 } tail { print }' "$RESULTS" |
+            trim_tail >"$BTMP/results-tail.md"
+    else
+        printf '# swarmseed gateway benchmark\n\nProduced by `bench/run.sh`.\n' >"$BTMP/results-head.md"
+        : >"$BTMP/results-tail.md"
+    fi
+    if ! grep -q '^## Browser transfer analysis$' "$BTMP/results-tail.md"; then
+        printf '%s\n' "$BROWSER_ANALYSIS_PLACEHOLDER" >"$BTMP/results-tail.md.new"
+        if [ -s "$BTMP/results-tail.md" ]; then { echo; cat "$BTMP/results-tail.md"; } >>"$BTMP/results-tail.md.new"; fi
+        mv "$BTMP/results-tail.md.new" "$BTMP/results-tail.md"
+    else
+        log "kept the hand-written '## Browser transfer analysis' of $RESULTS: check it against the new figures"
+    fi
+    { cat "$BTMP/results-head.md"; echo; cat "$BTMP/browser.md"; echo; cat "$BTMP/results-tail.md"; } >"$RESULTS.new"
+    mv "$RESULTS.new" "$RESULTS"
+    log "wrote the browser transfer section of $RESULTS"
+    cat "$BTMP/browser.md"
+    exit 0
+fi
+
 install_tools
 for t in curl wrk nginx awk base64 ffmpeg python3; do command -v "$t" >/dev/null || die "$t not found"; done
 
@@ -256,8 +353,6 @@ run_proofs() {
 PROOFS_ANALYSIS_PLACEHOLDER='## Proofs analysis
 
 (filled in by hand after the run)'
-# Strips trailing blank lines.
-trim_tail() { sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'; }
 
 if [ "$PROOFS_ONLY" = 1 ]; then
     log "PROOFS_ONLY=1: skipping the gateway and swarm benchmarks"
@@ -625,6 +720,12 @@ run_swarm
 { echo; cat "$TMP/swarm.md"; } >>"$RESULTS"
 run_proofs
 { echo; cat "$TMP/proofs.md"; echo; printf '%s\n' "$PROOFS_ANALYSIS_PLACEHOLDER"; } >>"$RESULTS"
+if command -v "${CHROMIUM:-chromium}" >/dev/null && [ -f "$REPO/bridge/js/dist/swarmseed.js" ]; then
+    run_browser "$TMP/browser.md"
+    { echo; cat "$TMP/browser.md"; echo; printf '%s\n' "$BROWSER_ANALYSIS_PLACEHOLDER"; } >>"$RESULTS"
+else
+    log "no Chromium or no bridge/js/dist/swarmseed.js: skipping the browser transfer (BROWSER_ONLY=1 runs it later)"
+fi
 
 log "wrote $RESULTS"
 cat "$RESULTS"

@@ -415,3 +415,165 @@ impl Drop for Chromium {
         let _ = self.child.start_kill();
     }
 }
+
+impl Chromium {
+    /// As `launch`, for any page: `extra_args` go on Chromium's command line
+    /// and `ready` is a JavaScript expression polled until it is `true`.
+    pub async fn launch_with(url: &str, extra_args: &[&str], ready: &str) -> Chromium {
+        let profile = tempfile::Builder::new()
+            .prefix("swarmseed-chromium")
+            .tempdir()
+            .unwrap();
+        let mut command = Command::new(chromium_binary());
+        command
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--remote-debugging-address=127.0.0.1",
+                "--remote-debugging-port=0",
+            ])
+            .args(extra_args)
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = command.spawn().unwrap_or_else(|e| {
+            panic!(
+                "cannot start {} ({e}); install it with `apt-get install -y chromium` or set CHROMIUM",
+                chromium_binary()
+            )
+        });
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let endpoint = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(ws) = line.strip_prefix("DevTools listening on ") {
+                    return ws.trim().to_owned();
+                }
+            }
+            panic!("chromium exited before it listened for DevTools");
+        })
+        .await
+        .expect("chromium never listened for DevTools");
+        let verbose = std::env::var_os("BROWSER_LOG").is_some();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if verbose {
+                    eprintln!("chromium: {line}");
+                }
+            }
+        });
+        let http = endpoint
+            .strip_prefix("ws://")
+            .and_then(|rest| rest.split('/').next())
+            .expect("DevTools endpoint")
+            .to_owned();
+        let page_ws = find_page(&http, url).await;
+        let (ws, _) = tokio_tungstenite::connect_async(page_ws.as_str())
+            .await
+            .expect("connect to the page's DevTools");
+        let mut browser = Chromium {
+            child,
+            ws,
+            next_id: 0,
+            _profile: profile,
+        };
+        browser.call("Runtime.enable", json!({})).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while browser.eval(ready).await != json!(true) {
+            assert!(
+                Instant::now() < deadline,
+                "the page never became ready: {ready}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        browser
+    }
+
+    /// A PNG of the page as it shows now (`Page.captureScreenshot`).
+    pub async fn screenshot_png(&mut self) -> Vec<u8> {
+        use base64::Engine as _;
+        let r = self
+            .call("Page.captureScreenshot", json!({ "format": "png" }))
+            .await;
+        base64::engine::general_purpose::STANDARD
+            .decode(r["data"].as_str().expect("screenshot data"))
+            .expect("screenshot base64")
+    }
+
+    /// Makes the client bundle importable in the current page, whatever its
+    /// origin: it is handed over as text and imported from a `blob:` URL, and
+    /// set as `window.swarmseed`. For pages served by others (the gateway),
+    /// which the test page server's origin cannot reach without CORS.
+    pub async fn inject_bundle(&mut self) {
+        let js = String::from_utf8(bundle()).expect("bundle is UTF-8");
+        let script = format!(
+            r#"(async () => {{
+  const url = URL.createObjectURL(new Blob([{js}], {{ type: 'text/javascript' }}))
+  window.swarmseed = await import(url)
+  return true
+}})()"#,
+            js = serde_json::to_string(&js).unwrap()
+        );
+        assert_eq!(self.eval(&script).await, json!(true));
+    }
+}
+
+/// `target/test-artifacts/<name>`, its directory created: where browser
+/// tests leave screenshots for CI to keep.
+pub fn artifact_path(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let dir = target.join("test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+impl Chromium {
+    /// The browser's process id, which is also its process group's: every
+    /// renderer and utility process it starts is in that group.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("chromium is running")
+    }
+}
+
+/// CPU time (user + system, in clock ticks) used so far by the live
+/// processes of process group `pgid`, from `/proc/*/stat`.
+pub fn group_cpu_ticks(pgid: u32) -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // Fields after the command name, which may hold spaces: state,
+        // ppid, pgrp, …, utime (14th overall) and stime (15th).
+        let Some((_, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split(' ').collect();
+        if f.len() > 12 && f[2].parse::<u32>().ok() == Some(pgid) {
+            total += f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0);
+        }
+    }
+    total
+}
+
+/// CPU time (user + system, in clock ticks) used so far by process `pid`.
+pub fn process_cpu_ticks(pid: u32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    let Some((_, rest)) = stat.rsplit_once(") ") else {
+        return 0;
+    };
+    let f: Vec<&str> = rest.split(' ').collect();
+    f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0)
+}

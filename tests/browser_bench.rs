@@ -1,0 +1,297 @@
+//! Benchmark (ignored by default; `bench/run.sh` runs it with
+//! `BROWSER_ONLY=1`): one segment-heavy transfer from a daemon to Chromium
+//! over WebRTC-direct, by CID with the client library, against the same
+//! bytes over plain HTTP from the same daemon's gateway, in the same run.
+//!
+//! A daemon seeds a video of 8 segments of 4 MiB of random bytes from a
+//! loopback CDN. Chromium opens a page on the gateway's own origin (so its
+//! `fetch()` of `/hls/seg/…` needs no CORS), imports the client bundle, and
+//! times in the page, with `performance.now()`, all 8 segments by CID over
+//! WebRTC-direct and then all 8 over HTTP, one segment after another as a
+//! player asks for them. Three repetitions, interleaved; the median is
+//! reported. It prints one line, `BROWSER_BENCH {json}`.
+//!
+//! ```sh
+//! cargo test --release --test browser_bench -- --ignored --nocapture
+//! ```
+
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::browser::{Chromium, group_cpu_ticks, process_cpu_ticks};
+use support::cdn::TestCdn;
+use support::daemon::Daemon;
+
+const SEGMENTS: usize = 8;
+const SEGMENT_BYTES: usize = 4 * 1024 * 1024;
+const REPS: usize = 3;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A VOD playlist of `n` segments of `size` random-looking bytes, no two
+/// blocks alike (so each is fetched, not found by CID).
+fn make_video(dir: &Path, n: usize, size: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("master.m3u8"),
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-STREAM-INF:BANDWIDTH=8000000\nindex.m3u8\n",
+    )
+    .unwrap();
+    let mut playlist = String::from(
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n",
+    );
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for i in 0..n {
+        let data: Vec<u8> = (0..size)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        std::fs::write(dir.join(format!("seg_{i:03}.ts")), data).unwrap();
+        playlist.push_str(&format!("#EXTINF:4.0,\nseg_{i:03}.ts\n"));
+    }
+    playlist.push_str("#EXT-X-ENDLIST\n");
+    std::fs::write(dir.join("index.m3u8"), playlist).unwrap();
+}
+
+async fn json_at(url: String) -> Value {
+    reqwest::get(&url).await.unwrap().json().await.unwrap()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn ticks_per_second() -> f64 {
+    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }) as f64
+}
+
+/// One timed pass in the page: `{ms, bytes}`, every length checked.
+async fn pass(browser: &mut Chromium, how: &str) -> (f64, u64) {
+    let got = browser
+        .eval(&format!(
+            r#"(async () => {{
+  let bytes = 0
+  const t0 = performance.now()
+  for (const s of window.benchSegments) {{
+    let b
+    if ({how:?} === 'p2p') {{
+      // Streams the daemon resets now and then make a segment fail
+      // (README); it is asked again, in the clock, and counted.
+      for (let attempt = 0; ; attempt++) {{
+        try {{
+          b = await window.client.fetchFile(s.cid, {{ size: s.size, video: s.video }})
+          break
+        }} catch (e) {{
+          if (attempt >= 3) throw new Error(`${{e}}; last stream errors: ${{JSON.stringify(window.blockErrors.slice(-4))}}`)
+          window.segmentRetries = (window.segmentRetries ?? 0) + 1
+        }}
+      }}
+    }} else {{
+      const res = await fetch(s.path, {{ cache: 'no-store' }})
+      if (!res.ok) throw new Error(`${{s.path}}: ${{res.status}}`)
+      b = new Uint8Array(await res.arrayBuffer())
+    }}
+    if (!b) throw new Error('no bytes')
+    if (b.length !== s.size) throw new Error(`${{s.cid}}: ${{b.length}} bytes, not ${{s.size}}`)
+    bytes += b.length
+  }}
+  return {{ ms: performance.now() - t0, bytes }}
+}})()"#
+        ))
+        .await;
+    (got["ms"].as_f64().unwrap(), got["bytes"].as_u64().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: bench/run.sh runs it (BROWSER_ONLY=1)"]
+async fn webrtc_direct_against_http_from_the_gateway() {
+    let segments = env_usize("BENCH_SEGMENTS", SEGMENTS);
+    let segment_bytes = env_usize("BENCH_SEGMENT_BYTES", SEGMENT_BYTES);
+    let reps = env_usize("BENCH_REPS", REPS);
+    tokio::time::timeout(Duration::from_secs(900), async {
+        let work = support::workdir();
+        let origin = work.path().join("origin");
+        make_video(&origin.join("big"), segments, segment_bytes);
+        let cdn = TestCdn::start(&origin).await;
+        // The client starts `stream.close()` without awaiting it (README), so
+        // the daemon holds a request slot a little after each block: room
+        // for more than the client's four in flight, or it answers Busy
+        // until the client gives up.
+        let daemon =
+            Daemon::start_p2p(&work.path().join("daemon"), "", "per_peer_requests = 64").await;
+        let master = cdn.url("big/master.m3u8");
+        let video = daemon.seed(&master).await;
+        let id = video["id"].as_str().unwrap().to_owned();
+
+        // By CID, from the video's CID map.
+        let map = json_at(daemon.url(&format!("/api/v1/videos/{id}/cidmap"))).await;
+        let mut by_key = std::collections::HashMap::new();
+        for r in map["renditions"].as_array().unwrap() {
+            for s in r["segments"].as_array().unwrap() {
+                by_key.insert(s["key"].as_str().unwrap().to_owned(), s.clone());
+            }
+        }
+        // Over HTTP, at the paths the gateway's rewritten playlist names.
+        let playlist = reqwest::get(daemon.hls(&cdn.url("big/index.m3u8")))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let paths: Vec<&str> = playlist
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        assert_eq!(paths.len(), segments, "{playlist}");
+        let list: Vec<Value> = paths
+            .iter()
+            .enumerate()
+            .map(|(i, path)| {
+                let s = &by_key[&cdn.url(&format!("big/seg_{i:03}.ts"))];
+                assert!(path.ends_with(&format!("seg_{i:03}.ts")), "{path}");
+                json!({ "cid": s["cid"], "size": s["size"], "video": id, "path": path })
+            })
+            .collect();
+
+        let (daemon_id, addrs) = {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let (peer, addrs) = daemon.node().await;
+                let webrtc: Vec<String> = addrs
+                    .into_iter()
+                    .filter(|a| a.contains("/webrtc-direct/") && a.contains("/certhash/"))
+                    .collect();
+                if !webrtc.is_empty() {
+                    break (peer, webrtc);
+                }
+                assert!(Instant::now() < deadline, "no webrtc-direct address");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+
+        // A page on the gateway's origin without a CSP of its own (the JSON
+        // health answer), with the client bundle imported into it.
+        let mut browser = Chromium::launch_with(
+            &daemon.url("/api/v1/health"),
+            &[],
+            "document.readyState === 'complete'",
+        )
+        .await;
+        browser.inject_bundle().await;
+        let dialed = browser
+            .eval(&format!(
+                r#"(async () => {{
+  window.client = await swarmseed.SwarmseedClient.create()
+  // Each block is one stream, whose close the client does not await and
+  // rust-libp2p never acknowledges (README), so closing streams linger;
+  // js-libp2p allows 64 outbound streams per protocol, which 32 MiB per pass
+  // outruns ("TooManyOutboundProtocolStreamsError"). A handler for the
+  // protocol raises that limit for this page.
+  await window.client.node.handle('/swarmseed/blocks/1.0.0', ({{ stream }}) => stream.abort(new Error('not served')),
+    {{ maxOutboundStreams: 4096 }})
+  window.blockErrors = []
+  window.client.addEventListener('block-error', e => window.blockErrors.push(e.detail))
+  window.benchSegments = {list}
+  return await window.client.connect({addrs})
+}})()"#,
+                list = Value::Array(list),
+                addrs = json!(addrs),
+            ))
+            .await;
+        assert_eq!(dialed[0]["peer"], daemon_id.as_str(), "{dialed}");
+
+        // One warm-up pass each: the connection, the gateway's cache and the
+        // page's JIT are not what is measured.
+        pass(&mut browser, "p2p").await;
+        pass(&mut browser, "http").await;
+
+        let hz = ticks_per_second();
+        let daemon_pid = daemon.pid() as u32;
+        let browser_pid = browser.pid();
+        let mut runs: Vec<Value> = Vec::new();
+        let (mut p2p, mut http) = (Vec::new(), Vec::new());
+        for rep in 0..reps {
+            for how in ["p2p", "http"] {
+                let d0 = process_cpu_ticks(daemon_pid);
+                let b0 = group_cpu_ticks(browser_pid);
+                let w0 = Instant::now();
+                let (ms, bytes) = pass(&mut browser, how).await;
+                let wall = w0.elapsed().as_secs_f64();
+                let d1 = process_cpu_ticks(daemon_pid);
+                let b1 = group_cpu_ticks(browser_pid);
+                let mbit = bytes as f64 * 8.0 / 1e3 / ms;
+                let run = json!({
+                    "rep": rep, "how": how, "bytes": bytes, "ms": (ms * 10.0).round() / 10.0,
+                    "mbit_s": (mbit * 10.0).round() / 10.0,
+                    "daemon_cores": ((d1 - d0) as f64 / hz / wall * 100.0).round() / 100.0,
+                    "browser_cores": ((b1 - b0) as f64 / hz / wall * 100.0).round() / 100.0,
+                });
+                eprintln!("{run}");
+                runs.push(run);
+                if how == "p2p" {
+                    p2p.push(mbit)
+                } else {
+                    http.push(mbit)
+                }
+            }
+        }
+        browser.eval("window.client.flushReceipts()").await;
+        let stats = browser.eval("window.client.stats").await;
+        assert_eq!(stats["refusedBlocks"], 0, "{stats}");
+        assert_eq!(stats["bytesFromCdn"], 0, "{stats}");
+
+        let cpu = |how: &str, key: &str| {
+            median(
+                runs.iter()
+                    .filter(|r| r["how"] == how)
+                    .map(|r| r[key].as_f64().unwrap())
+                    .collect(),
+            )
+        };
+        let (p2p_median, http_median) = (median(p2p.clone()), median(http.clone()));
+        let report = json!({
+            "build": if cfg!(debug_assertions) { "debug" } else { "release" },
+            "segments": segments,
+            "segment_bytes": segment_bytes,
+            "bytes_per_pass": segments * segment_bytes,
+            "reps": reps,
+            "p2p_mbit_s": p2p.iter().map(|v| (v * 10.0).round() / 10.0).collect::<Vec<_>>(),
+            "http_mbit_s": http.iter().map(|v| (v * 10.0).round() / 10.0).collect::<Vec<_>>(),
+            "p2p_median_mbit_s": (p2p_median * 10.0).round() / 10.0,
+            "http_median_mbit_s": (http_median * 10.0).round() / 10.0,
+            "ratio_p2p_http": (p2p_median / http_median * 1000.0).round() / 1000.0,
+            "p2p_daemon_cores": cpu("p2p", "daemon_cores"),
+            "p2p_browser_cores": cpu("p2p", "browser_cores"),
+            "http_daemon_cores": cpu("http", "daemon_cores"),
+            "http_browser_cores": cpu("http", "browser_cores"),
+            "blocks_from_p2p": stats["blocksFromP2p"],
+            "segment_retries": browser.eval("window.segmentRetries ?? 0").await,
+            "stream_errors": browser.eval("window.blockErrors.length").await,
+            "receipts_accepted": stats["receiptsAccepted"],
+            "chromium": std::process::Command::new(
+                std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into())
+            )
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default(),
+            "runs": runs,
+        });
+        println!("BROWSER_BENCH {report}");
+    })
+    .await
+    .expect("benchmark timed out");
+}
