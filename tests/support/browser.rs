@@ -181,6 +181,12 @@ impl Chromium {
     /// As `launch`, with more command-line flags (such as
     /// `--autoplay-policy=no-user-gesture-required`).
     pub async fn launch_with_args(url: &str, extra: &[&str]) -> Chromium {
+        Self::start(url, extra, "window.bridgeReady === true").await
+    }
+
+    /// Starts Chromium on `url` and waits until `ready`, a JavaScript
+    /// expression, is `true` in the page.
+    async fn start(url: &str, extra: &[&str], ready: &str) -> Chromium {
         let profile = tempfile::Builder::new()
             .prefix("swarmseed-chromium")
             .tempdir()
@@ -242,7 +248,7 @@ impl Chromium {
             .expect("DevTools endpoint")
             .to_owned();
         let page_ws = find_page(&http, url).await;
-        let page = DevTools::page(&page_ws).await;
+        let page = DevTools::page(&page_ws, ready).await;
         Chromium {
             child,
             page,
@@ -271,7 +277,7 @@ impl Chromium {
         let page_ws = format!("ws://{}/devtools/page/{target_id}", self.http);
         Tab {
             target_id,
-            page: DevTools::page(&page_ws).await,
+            page: DevTools::page(&page_ws, "window.bridgeReady === true").await,
         }
     }
 
@@ -304,16 +310,19 @@ impl Chromium {
 }
 
 impl DevTools {
-    /// Connects to a page and waits until it has set `window.bridgeReady`.
-    async fn page(page_ws: &str) -> DevTools {
+    /// Connects to a page and waits until `ready` holds there.
+    async fn page(page_ws: &str, ready: &str) -> DevTools {
         let (ws, _) = tokio_tungstenite::connect_async(page_ws)
             .await
             .expect("connect to the page's DevTools");
         let mut page = DevTools { ws, next_id: 0 };
         page.call("Runtime.enable", json!({})).await;
         let deadline = Instant::now() + Duration::from_secs(30);
-        while page.eval("window.bridgeReady === true").await != json!(true) {
-            assert!(Instant::now() < deadline, "the test page never loaded");
+        while page.eval(ready).await != json!(true) {
+            assert!(
+                Instant::now() < deadline,
+                "the page never became ready: {ready}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         page
@@ -420,81 +429,7 @@ impl Chromium {
     /// As `launch`, for any page: `extra_args` go on Chromium's command line
     /// and `ready` is a JavaScript expression polled until it is `true`.
     pub async fn launch_with(url: &str, extra_args: &[&str], ready: &str) -> Chromium {
-        let profile = tempfile::Builder::new()
-            .prefix("swarmseed-chromium")
-            .tempdir()
-            .unwrap();
-        let mut command = Command::new(chromium_binary());
-        command
-            .args([
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--remote-debugging-address=127.0.0.1",
-                "--remote-debugging-port=0",
-            ])
-            .args(extra_args)
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg(url)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        let mut child = command.spawn().unwrap_or_else(|e| {
-            panic!(
-                "cannot start {} ({e}); install it with `apt-get install -y chromium` or set CHROMIUM",
-                chromium_binary()
-            )
-        });
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let endpoint = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(ws) = line.strip_prefix("DevTools listening on ") {
-                    return ws.trim().to_owned();
-                }
-            }
-            panic!("chromium exited before it listened for DevTools");
-        })
-        .await
-        .expect("chromium never listened for DevTools");
-        let verbose = std::env::var_os("BROWSER_LOG").is_some();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if verbose {
-                    eprintln!("chromium: {line}");
-                }
-            }
-        });
-        let http = endpoint
-            .strip_prefix("ws://")
-            .and_then(|rest| rest.split('/').next())
-            .expect("DevTools endpoint")
-            .to_owned();
-        let page_ws = find_page(&http, url).await;
-        let (ws, _) = tokio_tungstenite::connect_async(page_ws.as_str())
-            .await
-            .expect("connect to the page's DevTools");
-        let mut browser = Chromium {
-            child,
-            ws,
-            next_id: 0,
-            _profile: profile,
-        };
-        browser.call("Runtime.enable", json!({})).await;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while browser.eval(ready).await != json!(true) {
-            assert!(
-                Instant::now() < deadline,
-                "the page never became ready: {ready}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        browser
+        Self::start(url, extra_args, ready).await
     }
 
     /// A PNG of the page as it shows now (`Page.captureScreenshot`).
