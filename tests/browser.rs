@@ -1,134 +1,53 @@
 //! The browser bridge, first part: headless Chromium runs the client
-//! library (`bridge/js`), dials a real daemon over WebRTC-direct, fetches
-//! segments by CID with every block checked, and signs receipts the daemon
-//! accepts. A peer that lies is refused and the CDN serves instead.
+//! library (`bridge/js`), dials a real daemon over WebRTC-direct or
+//! WebSocket, fetches segments by CID with every block checked, and signs
+//! receipts the daemon accepts. A peer that lies is refused and the CDN
+//! serves instead.
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use support::browser::{Chromium, PageServer};
 use support::cdn::TestCdn;
 use support::daemon::Daemon;
+use support::media::{copy_dir, json_at, make_big_video, seed, sha256_hex};
 use support::peer::{Misbehaviour, TestPeer};
 use support::{TEST_TIMEOUT, fixtures};
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+/// Listeners for the browser tests: TCP for the swarm, and both browser
+/// transports.
+const BROWSER_LISTEN: &str = "listen = [\"/ip4/127.0.0.1/tcp/0\", \"/ip4/127.0.0.1/udp/0/webrtc-direct\", \"/ip4/127.0.0.1/tcp/0/ws\"]\n";
 
-async fn json_at(url: String) -> Value {
-    reqwest::get(&url).await.unwrap().json().await.unwrap()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-/// A video of one 3.5 MiB segment: its CID is a dag-pb root over four raw
-/// leaves, so the browser walks a UnixFS tree as well as single blocks.
-fn make_big_video(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(
-        dir.join("master.m3u8"),
-        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-STREAM-INF:BANDWIDTH=3000000\nindex.m3u8\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("index.m3u8"),
-        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:10.0,\nseg_000.ts\n#EXT-X-ENDLIST\n",
-    )
-    .unwrap();
-    // Deterministic bytes that no two leaves share.
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let data: Vec<u8> = (0..3 * 1024 * 1024 + 512 * 1024)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
-    std::fs::write(dir.join("seg_000.ts"), data).unwrap();
-}
-
-/// The daemon's WebRTC-direct addresses, with `/certhash/` and `/p2p/`.
-async fn webrtc_addrs(daemon: &Daemon) -> (String, Vec<String>) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (id, addrs) = daemon.node().await;
-        let webrtc: Vec<String> = addrs
-            .into_iter()
-            .filter(|a| a.contains("/webrtc-direct/") && a.contains("/certhash/"))
-            .collect();
-        if !webrtc.is_empty() {
-            return (id, webrtc);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no webrtc-direct address:\n{}",
-            daemon.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-struct Segment {
-    video: String,
-    cid: String,
-    size: u64,
-    file: PathBuf,
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_from_the_daemon_over_webrtc_direct() {
+    fetch_every_segment("/webrtc-direct/").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fetch_from_the_daemon() {
+async fn fetch_from_the_daemon_over_websocket() {
+    fetch_every_segment("/ws/").await
+}
+
+/// The browser dials the daemon's `browser_addrs` of one transport only,
+/// fetches every segment of two seeded videos byte-exact, and the daemon
+/// takes a receipt for every byte it sent.
+async fn fetch_every_segment(transport: &str) {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let work = support::workdir();
         let origin = work.path().join("origin");
         copy_dir(&fixtures().join("ts"), &origin.join("ts"));
         make_big_video(&origin.join("big"));
         let cdn = TestCdn::start(&origin).await;
-        let daemon = Daemon::start_p2p(&work.path().join("daemon"), "", "").await;
+        let daemon = Daemon::start_full(&work.path().join("daemon"), "", BROWSER_LISTEN, &[]).await;
 
-        let mut segments = Vec::new();
-        for name in ["ts", "big"] {
-            let video = daemon.seed(&cdn.url(&format!("{name}/master.m3u8"))).await;
-            let id = video["id"].as_str().unwrap().to_owned();
-            let map = json_at(daemon.url(&format!("/api/v1/videos/{id}/cidmap"))).await;
-            for rendition in map["renditions"].as_array().unwrap() {
-                for s in rendition["segments"].as_array().unwrap() {
-                    let key = s["key"].as_str().unwrap();
-                    let path = key.strip_prefix(&cdn.url("")).expect("segment on the CDN");
-                    segments.push(Segment {
-                        video: id.clone(),
-                        cid: s["cid"].as_str().unwrap().to_owned(),
-                        size: s["size"].as_u64().unwrap(),
-                        file: origin.join(path),
-                    });
-                }
-            }
-        }
+        let mut segments = seed(&daemon, &cdn, &origin, "ts").await;
+        segments.extend(seed(&daemon, &cdn, &origin, "big").await);
         assert!(segments.len() >= 13, "{} segments", segments.len());
         assert!(
             segments.iter().any(|s| s.cid.starts_with("bafybei")),
             "one segment is a dag-pb tree"
         );
-        let (daemon_id, addrs) = webrtc_addrs(&daemon).await;
+        let (daemon_id, addrs) = daemon.browser_addrs(transport).await;
 
         let page = PageServer::start().await;
         let mut browser = Chromium::launch(&page.url()).await;
@@ -159,7 +78,7 @@ async fn fetch_from_the_daemon() {
         let got = browser.eval(&script).await;
         let stats = &got["stats"];
         eprintln!(
-            "browser fetched {} bytes in {:.0} ms ({:.1} Mbit/s); stats {stats}",
+            "browser fetched {} bytes over {transport} in {:.0} ms ({:.1} Mbit/s); stats {stats}",
             stats["bytesFromP2p"],
             got["ms"].as_f64().unwrap(),
             stats["bytesFromP2p"].as_f64().unwrap() * 8.0 / 1000.0 / got["ms"].as_f64().unwrap()
@@ -326,7 +245,7 @@ async fn a_liar_among_daemons_is_dropped_and_the_next_daemon_serves() {
             .iter()
             .flat_map(|r| r["segments"].as_array().unwrap().clone())
             .collect();
-        let (daemon_id, mut addrs) = webrtc_addrs(&daemon).await;
+        let (daemon_id, mut addrs) = daemon.browser_addrs("/webrtc-direct/").await;
         let liar = TestPeer::start_webrtc(Misbehaviour::Liar).await;
         let liar_id = liar.swarm.peer_id.to_string();
         addrs.push(liar.webrtc_addr().await);

@@ -1,13 +1,14 @@
 //! Benchmark (ignored by default; `bench/run.sh` runs it with
 //! `BROWSER_ONLY=1`): one segment-heavy transfer from a daemon to Chromium
-//! over WebRTC-direct, by CID with the client library, against the same
-//! bytes over plain HTTP from the same daemon's gateway, in the same run.
+//! over WebRTC-direct and over WebSocket, by CID with the client library,
+//! against the same bytes over plain HTTP from the same daemon's gateway,
+//! in the same run.
 //!
 //! A daemon seeds a video of 8 segments of 4 MiB of random bytes from a
 //! loopback CDN. Chromium opens a page on the gateway's own origin (so its
 //! `fetch()` of `/hls/seg/…` needs no CORS), imports the client bundle, and
 //! times in the page, with `performance.now()`, all 8 segments by CID over
-//! WebRTC-direct and then all 8 over HTTP, one segment after another as a
+//! WebRTC-direct, then over WebSocket, then over HTTP, one segment after another as a
 //! player asks for them. Three repetitions, interleaved; the median is
 //! reported. It prints one line, `BROWSER_BENCH {json}`.
 //!
@@ -24,10 +25,14 @@ use serde_json::{Value, json};
 use support::browser::{Chromium, group_cpu_ticks, process_cpu_ticks};
 use support::cdn::TestCdn;
 use support::daemon::Daemon;
+use support::media::json_at;
 
 const SEGMENTS: usize = 8;
 const SEGMENT_BYTES: usize = 4 * 1024 * 1024;
 const REPS: usize = 3;
+/// The passes, in the order each repetition runs them: WebRTC-direct
+/// (`p2p`), WebSocket, and HTTP from the gateway.
+const HOW: [&str; 3] = ["p2p", "ws", "http"];
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -65,10 +70,6 @@ fn make_video(dir: &Path, n: usize, size: usize) {
     std::fs::write(dir.join("index.m3u8"), playlist).unwrap();
 }
 
-async fn json_at(url: String) -> Value {
-    reqwest::get(&url).await.unwrap().json().await.unwrap()
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -87,12 +88,13 @@ async fn pass(browser: &mut Chromium, how: &str) -> (f64, u64) {
   const t0 = performance.now()
   for (const s of window.benchSegments) {{
     let b
-    if ({how:?} === 'p2p') {{
+    if ({how:?} !== 'http') {{
+      const client = {how:?} === 'ws' ? window.wsClient : window.client
       // Streams the daemon resets now and then make a segment fail
       // (README); it is asked again, in the clock, and counted.
       for (let attempt = 0; ; attempt++) {{
         try {{
-          b = await window.client.fetchFile(s.cid, {{ size: s.size, video: s.video }})
+          b = await client.fetchFile(s.cid, {{ size: s.size, video: s.video }})
           break
         }} catch (e) {{
           if (attempt >= 3) throw new Error(`${{e}}; last stream errors: ${{JSON.stringify(window.blockErrors.slice(-4))}}`)
@@ -130,8 +132,13 @@ async fn webrtc_direct_against_http_from_the_gateway() {
         // the daemon holds a request slot a little after each block: room
         // for more than the client's four in flight, or it answers Busy
         // until the client gives up.
-        let daemon =
-            Daemon::start_p2p(&work.path().join("daemon"), "", "per_peer_requests = 64").await;
+        let daemon = Daemon::start_full(
+            &work.path().join("daemon"),
+            "",
+            "listen = [\"/ip4/127.0.0.1/udp/0/webrtc-direct\", \"/ip4/127.0.0.1/tcp/0/ws\"]\nper_peer_requests = 64\n",
+            &[],
+        )
+        .await;
         let master = cdn.url("big/master.m3u8");
         let video = daemon.seed(&master).await;
         let id = video["id"].as_str().unwrap().to_owned();
@@ -166,21 +173,8 @@ async fn webrtc_direct_against_http_from_the_gateway() {
             })
             .collect();
 
-        let (daemon_id, addrs) = {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                let (peer, addrs) = daemon.node().await;
-                let webrtc: Vec<String> = addrs
-                    .into_iter()
-                    .filter(|a| a.contains("/webrtc-direct/") && a.contains("/certhash/"))
-                    .collect();
-                if !webrtc.is_empty() {
-                    break (peer, webrtc);
-                }
-                assert!(Instant::now() < deadline, "no webrtc-direct address");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        };
+        let (daemon_id, addrs) = daemon.browser_addrs("/webrtc-direct/").await;
+        let (_, ws_addrs) = daemon.browser_addrs("/ws/").await;
 
         // A page on the gateway's origin without a CSP of its own (the JSON
         // health answer), with the client bundle imported into it.
@@ -202,29 +196,38 @@ async fn webrtc_direct_against_http_from_the_gateway() {
   // protocol raises that limit for this page.
   await window.client.node.handle('/swarmseed/blocks/1.0.0', ({{ stream }}) => stream.abort(new Error('not served')),
     {{ maxOutboundStreams: 4096 }})
+  // A second client dials the same daemon over WebSocket only.
+  window.wsClient = await swarmseed.SwarmseedClient.create()
+  await window.wsClient.node.handle('/swarmseed/blocks/1.0.0', ({{ stream }}) => stream.abort(new Error('not served')),
+    {{ maxOutboundStreams: 4096 }})
   window.blockErrors = []
-  window.client.addEventListener('block-error', e => window.blockErrors.push(e.detail))
+  for (const c of [window.client, window.wsClient]) {{
+    c.addEventListener('block-error', e => window.blockErrors.push(e.detail))
+  }}
   window.benchSegments = {list}
-  return await window.client.connect({addrs})
+  return [...await window.client.connect({addrs}), ...await window.wsClient.connect({ws_addrs})]
 }})()"#,
                 list = Value::Array(list),
                 addrs = json!(addrs),
+                ws_addrs = json!(ws_addrs),
             ))
             .await;
         assert_eq!(dialed[0]["peer"], daemon_id.as_str(), "{dialed}");
+        assert_eq!(dialed[1]["peer"], daemon_id.as_str(), "{dialed}");
 
         // One warm-up pass each: the connection, the gateway's cache and the
         // page's JIT are not what is measured.
-        pass(&mut browser, "p2p").await;
-        pass(&mut browser, "http").await;
+        for how in HOW {
+            pass(&mut browser, how).await;
+        }
 
         let hz = ticks_per_second();
         let daemon_pid = daemon.pid() as u32;
         let browser_pid = browser.pid();
         let mut runs: Vec<Value> = Vec::new();
-        let (mut p2p, mut http) = (Vec::new(), Vec::new());
+        let mut mbits: [Vec<f64>; 3] = Default::default();
         for rep in 0..reps {
-            for how in ["p2p", "http"] {
+            for (i, how) in HOW.into_iter().enumerate() {
                 let d0 = process_cpu_ticks(daemon_pid);
                 let b0 = group_cpu_ticks(browser_pid);
                 let w0 = Instant::now();
@@ -241,17 +244,18 @@ async fn webrtc_direct_against_http_from_the_gateway() {
                 });
                 eprintln!("{run}");
                 runs.push(run);
-                if how == "p2p" {
-                    p2p.push(mbit)
-                } else {
-                    http.push(mbit)
-                }
+                mbits[i].push(mbit);
             }
         }
-        browser.eval("window.client.flushReceipts()").await;
+        browser
+            .eval("Promise.all([window.client.flushReceipts(), window.wsClient.flushReceipts()])")
+            .await;
         let stats = browser.eval("window.client.stats").await;
-        assert_eq!(stats["refusedBlocks"], 0, "{stats}");
-        assert_eq!(stats["bytesFromCdn"], 0, "{stats}");
+        let ws_stats = browser.eval("window.wsClient.stats").await;
+        for s in [&stats, &ws_stats] {
+            assert_eq!(s["refusedBlocks"], 0, "{s}");
+            assert_eq!(s["bytesFromCdn"], 0, "{s}");
+        }
 
         let cpu = |how: &str, key: &str| {
             median(
@@ -261,26 +265,35 @@ async fn webrtc_direct_against_http_from_the_gateway() {
                     .collect(),
             )
         };
-        let (p2p_median, http_median) = (median(p2p.clone()), median(http.clone()));
+        let [p2p, ws, http] = mbits;
+        let (p2p_median, ws_median, http_median) =
+            (median(p2p.clone()), median(ws.clone()), median(http.clone()));
+        let round = |v: f64| (v * 10.0).round() / 10.0;
         let report = json!({
             "build": if cfg!(debug_assertions) { "debug" } else { "release" },
             "segments": segments,
             "segment_bytes": segment_bytes,
             "bytes_per_pass": segments * segment_bytes,
             "reps": reps,
-            "p2p_mbit_s": p2p.iter().map(|v| (v * 10.0).round() / 10.0).collect::<Vec<_>>(),
-            "http_mbit_s": http.iter().map(|v| (v * 10.0).round() / 10.0).collect::<Vec<_>>(),
-            "p2p_median_mbit_s": (p2p_median * 10.0).round() / 10.0,
-            "http_median_mbit_s": (http_median * 10.0).round() / 10.0,
+            "p2p_mbit_s": p2p.iter().copied().map(round).collect::<Vec<_>>(),
+            "ws_mbit_s": ws.iter().copied().map(round).collect::<Vec<_>>(),
+            "http_mbit_s": http.iter().copied().map(round).collect::<Vec<_>>(),
+            "p2p_median_mbit_s": round(p2p_median),
+            "ws_median_mbit_s": round(ws_median),
+            "http_median_mbit_s": round(http_median),
             "ratio_p2p_http": (p2p_median / http_median * 1000.0).round() / 1000.0,
+            "ratio_ws_http": (ws_median / http_median * 1000.0).round() / 1000.0,
             "p2p_daemon_cores": cpu("p2p", "daemon_cores"),
             "p2p_browser_cores": cpu("p2p", "browser_cores"),
+            "ws_daemon_cores": cpu("ws", "daemon_cores"),
+            "ws_browser_cores": cpu("ws", "browser_cores"),
             "http_daemon_cores": cpu("http", "daemon_cores"),
             "http_browser_cores": cpu("http", "browser_cores"),
             "blocks_from_p2p": stats["blocksFromP2p"],
             "segment_retries": browser.eval("window.segmentRetries ?? 0").await,
             "stream_errors": browser.eval("window.blockErrors.length").await,
             "receipts_accepted": stats["receiptsAccepted"],
+            "ws_receipts_accepted": ws_stats["receiptsAccepted"],
             "chromium": std::process::Command::new(
                 std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into())
             )

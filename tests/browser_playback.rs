@@ -6,48 +6,14 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::browser::{Chromium, PageServer};
 use support::cdn::TestCdn;
 use support::daemon::Daemon;
+use support::media::copy_dir;
 use support::{TEST_TIMEOUT, fixtures};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-/// The daemon's peer id and WebRTC-direct addresses (`/certhash/`, `/p2p/`).
-async fn webrtc_addrs(daemon: &Daemon) -> (String, Vec<String>) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (id, addrs) = daemon.node().await;
-        let webrtc: Vec<String> = addrs
-            .into_iter()
-            .filter(|a| a.contains("/webrtc-direct/") && a.contains("/certhash/"))
-            .collect();
-        if !webrtc.is_empty() {
-            return (id, webrtc);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no webrtc-direct address:\n{}",
-            daemon.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn playback_takes_segments_from_the_daemon() {
@@ -69,7 +35,7 @@ async fn playback_takes_segments_from_the_daemon() {
             .await
             .unwrap();
         let map: Value = serde_json::from_slice(&map_bytes).unwrap();
-        let (daemon_id, addrs) = webrtc_addrs(&daemon).await;
+        let (daemon_id, addrs) = daemon.browser_addrs("/webrtc-direct/").await;
         assert_eq!(map["publisher"], daemon_id.as_str(), "{map}");
         let segments: Vec<&Value> = map["renditions"]
             .as_array()

@@ -6,104 +6,18 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use support::browser::{Chromium, PageServer};
 use support::cdn::TestCdn;
 use support::daemon::Daemon;
+use support::media::{Segment, copy_dir, make_big_video, seed, sha256_hex};
 use support::{TEST_TIMEOUT, fixtures};
 
 /// The tests here each run several browsers; one at a time keeps the
 /// two cores free enough for WebRTC.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-async fn json_at(url: String) -> Value {
-    reqwest::get(&url).await.unwrap().json().await.unwrap()
-}
-
-/// A video of one 3.5 MiB segment, a dag-pb root over four raw leaves.
-fn make_big_video(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(
-        dir.join("master.m3u8"),
-        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-STREAM-INF:BANDWIDTH=3000000\nindex.m3u8\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("index.m3u8"),
-        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:10.0,\nseg_000.ts\n#EXT-X-ENDLIST\n",
-    )
-    .unwrap();
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let data: Vec<u8> = (0..3 * 1024 * 1024 + 512 * 1024)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
-    std::fs::write(dir.join("seg_000.ts"), data).unwrap();
-}
-
-struct Segment {
-    video: String,
-    cid: String,
-    size: u64,
-    file: PathBuf,
-}
-
-/// Seeds `name/master.m3u8` from the CDN and lists its segments.
-async fn seed(daemon: &Daemon, cdn: &TestCdn, origin: &Path, name: &str) -> Vec<Segment> {
-    let video = daemon.seed(&cdn.url(&format!("{name}/master.m3u8"))).await;
-    let id = video["id"].as_str().unwrap().to_owned();
-    let map = json_at(daemon.url(&format!("/api/v1/videos/{id}/cidmap"))).await;
-    let mut out = Vec::new();
-    for rendition in map["renditions"].as_array().unwrap() {
-        for s in rendition["segments"].as_array().unwrap() {
-            let key = s["key"].as_str().unwrap();
-            let path = key.strip_prefix(&cdn.url("")).expect("segment on the CDN");
-            out.push(Segment {
-                video: id.clone(),
-                cid: s["cid"].as_str().unwrap().to_owned(),
-                size: s["size"].as_u64().unwrap(),
-                file: origin.join(path),
-            });
-        }
-    }
-    out
-}
-
-/// The daemon's WebRTC-direct addresses, with `/certhash/` and `/p2p/`.
-async fn webrtc_addrs(daemon: &Daemon) -> (String, Vec<String>) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (id, addrs) = daemon.node().await;
-        let webrtc: Vec<String> = addrs
-            .into_iter()
-            .filter(|a| a.contains("/webrtc-direct/") && a.contains("/certhash/"))
-            .collect();
-        if !webrtc.is_empty() {
-            return (id, webrtc);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no webrtc-direct address:\n{}",
-            daemon.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_to_browser() {
@@ -120,7 +34,7 @@ async fn browser_to_browser() {
         segments.truncate(1);
         segments.extend(seed(&daemon, &cdn, &origin, "big").await);
         assert!(segments[1].cid.starts_with("bafybei"), "a dag-pb tree");
-        let (daemon_id, addrs) = webrtc_addrs(&daemon).await;
+        let (daemon_id, addrs) = daemon.browser_addrs("/webrtc-direct/").await;
         let segs: Vec<Value> = segments
             .iter()
             .map(|s| json!({ "cid": s.cid, "size": s.size, "video": s.video }))
@@ -230,19 +144,6 @@ async fn browser_to_browser() {
     .expect("test timed out");
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// Starts a page fetching `seg` from the daemon over and over, and returns
 /// once the daemon has sent it at least `bytes` more: the page is then in
 /// the middle of a transfer.
@@ -304,16 +205,23 @@ async fn peers_back_to(daemon: &Daemon, baseline: u64, what: &str) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn survival() {
     let _one = ONE_AT_A_TIME.lock().await;
-    // Generous: a vanished browser's connection is given time to go (a
-    // closed tab's has been seen to linger about 6 min; see the README).
-    tokio::time::timeout(TEST_TIMEOUT * 4, async {
+    // The daemon pings every 5 s and closes a connection after two failed
+    // pings, so a vanished browser's connection goes within about 30 s.
+    tokio::time::timeout(TEST_TIMEOUT, async {
         let work = support::workdir();
         let origin = work.path().join("origin");
         make_big_video(&origin.join("big"));
         let cdn = TestCdn::start(&origin).await;
-        let daemon = Daemon::start_p2p(&work.path().join("daemon"), "", "").await;
+        let daemon = Daemon::start_full(
+            &work.path().join("daemon"),
+            "",
+            "listen = [\"/ip4/127.0.0.1/udp/0/webrtc-direct\", \"/ip4/127.0.0.1/tcp/0/ws\"]\n",
+            &[],
+        )
+        .await;
         let seg = seed(&daemon, &cdn, &origin, "big").await.remove(0);
-        let (_, addrs) = webrtc_addrs(&daemon).await;
+        let (_, addrs) = daemon.browser_addrs("/webrtc-direct/").await;
+        let (_, ws_addrs) = daemon.browser_addrs("/ws/").await;
         let baseline = daemon.stats().await["peers_connected"].as_u64().unwrap();
         let page = PageServer::start().await;
 
@@ -332,6 +240,14 @@ async fn survival() {
         assert!(daemon.stats().await["peers_connected"].as_u64().unwrap() > baseline);
         doomed.kill().await;
         peers_back_to(&daemon, baseline, "browser killed").await;
+        assert!(daemon.healthy().await);
+
+        // A tab on WebSocket closed in the middle of a transfer.
+        let mut tab = browser.open_tab(&page.url()).await;
+        start_fetching(async |s| tab.eval(&s).await, &daemon, &ws_addrs, &seg).await;
+        assert!(daemon.stats().await["peers_connected"].as_u64().unwrap() > baseline);
+        browser.close_tab(tab).await;
+        peers_back_to(&daemon, baseline, "websocket tab closed").await;
         assert!(daemon.healthy().await);
 
         // The daemon still serves a fresh browser.

@@ -69,6 +69,7 @@ pub struct GatewayConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct P2pConfig {
     /// Multiaddrs to listen on. Empty means no listeners (gateway only).
+    /// Browsers dial `/udp/N/webrtc-direct` and, where listed, `/tcp/N/ws`.
     pub listen: Vec<Multiaddr>,
     /// Known peers, each a multiaddr ending in `/p2p/<peer id>`.
     pub bootstrap: Vec<Multiaddr>,

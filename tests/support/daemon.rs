@@ -207,6 +207,37 @@ impl Daemon {
         }
     }
 
+    /// The peer id and the `browser_addrs` of `GET /api/v1/node` that
+    /// contain `transport` (`"/webrtc-direct/"`, `"/ws/"`), once there are any.
+    pub async fn browser_addrs(&self, transport: &str) -> (String, Vec<String>) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let info: serde_json::Value = reqwest::get(self.url("/api/v1/node"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let addrs: Vec<String> = info["browser_addrs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|a| a.as_str())
+                .filter(|a| a.contains(transport))
+                .map(str::to_owned)
+                .collect();
+            if !addrs.is_empty() {
+                return (info["peer_id"].as_str().unwrap().to_owned(), addrs);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {transport} address a browser can dial:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The node's TCP address, with `/p2p/`.
     pub async fn tcp_addr(&self) -> String {
         self.node()

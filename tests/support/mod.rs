@@ -5,6 +5,7 @@ pub mod browser;
 pub mod cdn;
 pub mod daemon;
 pub mod hls;
+pub mod media;
 pub mod peer;
 pub mod store;
 

@@ -19,6 +19,8 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import { webRTC, webRTCDirect } from '@libp2p/webrtc'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { webSockets } from '@libp2p/websockets'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -182,13 +184,17 @@ export class SwarmseedClient extends EventTarget {
       // A browser cannot listen on its own; daemons have public certhash
       // addresses. `listen()` adds relay addresses later.
       addresses: { listen: [] },
+      // WebSocket reaches daemons that listen on `/ws` (or `/wss` behind a
+      // proxy), where WebRTC is blocked or slower.
       transports: relay
-        ? [webRTCDirect(), webRTC({ rtcConfiguration }), circuitRelayTransport()]
-        : [webRTCDirect()],
+        ? [webRTCDirect(), webSockets(), webRTC({ rtcConfiguration }), circuitRelayTransport()]
+        : [webRTCDirect(), webSockets()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
-      // The relay transport and /webrtc need identify (protocols, addresses).
-      services: (relay ? { identify: identify() } : {}) as Record<string, (components: any) => unknown>,
+      // Daemons ping their peers and close connections that stop answering,
+      // which is how a closed tab's connection is noticed. The relay
+      // transport and /webrtc need identify (protocols, addresses).
+      services: (relay ? { ping: ping(), identify: identify() } : { ping: ping() }) as Record<string, (components: any) => unknown>,
       // The default gater refuses private and loopback addresses, which is
       // where daemons on a LAN or this machine are.
       connectionGater: { denyDialMultiaddr: async () => false }
@@ -255,7 +261,8 @@ export class SwarmseedClient extends EventTarget {
 
   /**
    * Dials daemons by their WebRTC-direct addresses (with `/certhash/` and
-   * `/p2p/`, as `GET /api/v1/node` lists them), and, with `relay: true`,
+   * `/p2p/`) or WebSocket addresses (`/ws`, `/wss`), as `GET /api/v1/node`
+   * lists them in `browser_addrs`, and, with `relay: true`,
    * browsers by their `/p2p-circuit/webrtc/p2p/<id>` addresses (`listen()`
    * gives them). Resolves with one outcome per address; a failed dial does
    * not stop the others.

@@ -12,7 +12,7 @@ use libp2p::identity::Keypair;
 use libp2p::kad::{self, GetProvidersOk, QueryResult, RecordKey};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, SwarmBuilder, identify, mdns, noise, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, SwarmBuilder, identify, mdns, noise, ping, tcp, yamux};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -64,6 +64,10 @@ pub fn start(
         .map_err(|e| build(&e))?
         .with_quic()
         .with_other_transport(|key| Ok(bridge::transport::webrtc_direct(key, certificate)))
+        .map_err(|e| build(&e))?
+        .with_other_transport(|key| {
+            bridge::transport::websocket(key).map_err(|e| Box::new(e) as Box<_>)
+        })
         .map_err(|e| build(&e))?
         .with_dns()
         .map_err(|e| build(&e))?
@@ -288,10 +292,20 @@ impl Node {
                 for addr in info
                     .listen_addrs
                     .into_iter()
-                    .filter(|a| !is_browser_transport(a))
+                    .filter(|a| !bridge::transport::browser_transport(a))
                 {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                 }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+                peer,
+                connection,
+                result: Err(e),
+            })) if !matches!(e, ping::Failure::Unsupported) => {
+                // A browser tab that closed or crashed leaves a WebRTC
+                // connection that nothing else notices for minutes.
+                info!(%peer, error = %e, "ping failed, closing the connection");
+                self.swarm.close_connection(connection);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {
@@ -359,15 +373,6 @@ impl Node {
             _ => {}
         }
     }
-}
-
-fn is_browser_transport(addr: &Multiaddr) -> bool {
-    addr.iter().any(|p| {
-        matches!(
-            p,
-            Protocol::WebRTCDirect | Protocol::WebRTC | Protocol::Certhash(_)
-        )
-    })
 }
 
 /// Rooms are quiet most of the time; default scoring would punish that.
