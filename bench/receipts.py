@@ -71,27 +71,9 @@ def with_proofs(d: Daemon, lines: list[str]) -> Daemon:
 
 
 def make_content(origin: sw.Origin) -> tuple[str, str, list[str]]:
-    """SEGMENTS segments of 1 MiB random bytes behind a one-line master, as
-    swarm.py's peer-fetch content but under /proofs/: (media, master, segment URLs)."""
-    d = origin.root / "proofs" / "pf"
-    d.mkdir(parents=True, exist_ok=True)
-    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:4",
-             "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD"]
-    urls = []
-    for i in range(SEGMENTS):
-        name = f"seg_{i:03d}.ts"
-        (d / name).write_bytes(os.urandom(SEGMENT_BYTES))
-        lines += ["#EXTINF:4,", name]
-        urls.append(f"{origin.base}/proofs/pf/{name}")
-    lines.append("#EXT-X-ENDLIST")
-    (d / "index.m3u8").write_text("\n".join(lines) + "\n")
-    (d / "master.m3u8").write_text(
-        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-STREAM-INF:BANDWIDTH=2200000\nindex.m3u8\n")
-    for p in d.iterdir():
-        p.chmod(0o644)
-    for p in (d, d.parent):
-        p.chmod(0o755)
-    return (f"{origin.base}/proofs/pf/index.m3u8", f"{origin.base}/proofs/pf/master.m3u8", urls)
+    """SEGMENTS segments of 1 MiB random bytes, as swarm.py's peer-fetch
+    content but under /proofs/: (media, master, segment URLs)."""
+    return sw.make_random_vod(origin, "proofs/pf", SEGMENTS, SEGMENT_BYTES)
 
 
 def ledger_of(seeder: Daemon, peer: str) -> dict:

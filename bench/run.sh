@@ -9,7 +9,7 @@
 #   bash bench/run.sh
 #   SWARM_ONLY=1 bash bench/run.sh    # swarm part only (about 3 minutes)
 #   PROOFS_ONLY=1 bash bench/run.sh   # contribution proofs only (about 1 minute)
-#   BROWSER_ONLY=1 bash bench/run.sh  # WebRTC-direct to Chromium vs HTTP (about 2 minutes after the build)
+#   BROWSER_ONLY=1 bash bench/run.sh  # WebRTC-direct and WebSocket to Chromium vs HTTP (about 2 minutes after the build)
 #
 # Knobs (environment): DURATION (wrk seconds per run, default 10),
 # CONNS (wrk connection counts, default "32 4"), N (cold-miss samples, default 30),
@@ -116,23 +116,26 @@ print(f"Browser section run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
 print(f"Method: `tests/browser_bench.rs` (`cargo test --release --test browser_bench -- --ignored --nocapture`). "
       f"A daemon seeds a VOD playlist of {r['segments']} segments of {mib:g} MiB random bytes from a loopback CDN "
       f"(each segment a dag-pb root over 1 MiB raw leaves). Headless Chromium opens a page on the gateway's own "
-      f"origin, imports the `bridge/js` client bundle and dials the daemon over WebRTC-direct (127.0.0.1). "
+      f"origin, imports the `bridge/js` client bundle, and two clients dial the daemon (127.0.0.1), one over "
+      f"WebRTC-direct and one over WebSocket. "
       f"Per pass, the page fetches all {r['segments']} segments one after another, timed with `performance.now()` "
-      f"from the first request to the last byte: *WebRTC-direct* with `client.fetchFile(cid)` (every block checked "
-      f"against its CID, four blocks in flight, a receipt signed per block), *HTTP* with `fetch()` of the "
-      f"gateway's `/hls/seg/...` paths for the same segments (store hits, one keep-alive connection). "
-      f"One unmeasured pass of each first, then {r['reps']} repetitions alternating WebRTC and HTTP; medians shown. "
+      f"from the first request to the last byte: *WebRTC-direct* and *WebSocket* with `client.fetchFile(cid)` "
+      f"(every block checked against its CID, four blocks in flight, a receipt signed per block), *HTTP* with "
+      f"`fetch()` of the gateway's `/hls/seg/...` paths for the same segments (store hits, one keep-alive connection). "
+      f"One unmeasured pass of each first, then {r['reps']} repetitions of WebRTC-direct, WebSocket, HTTP; medians shown. "
       f"Cores: CPU seconds per wall second during a pass, of the daemon process and of Chromium's whole "
       f"process group.\n")
 print("| path | bytes per pass | **Mbit/s (median)** | runs' Mbit/s | daemon cores | Chromium cores |")
 print("| --- | --- | --- | --- | --- | --- |")
 print(f"| WebRTC-direct, by CID (bridge/js) | {r['bytes_per_pass']} | **{r['p2p_median_mbit_s']:.1f}** | {fmt(r['p2p_mbit_s'])} | {r['p2p_daemon_cores']:.2f} | {r['p2p_browser_cores']:.2f} |")
+print(f"| WebSocket, by CID (bridge/js) | {r['bytes_per_pass']} | **{r['ws_median_mbit_s']:.1f}** | {fmt(r['ws_mbit_s'])} | {r['ws_daemon_cores']:.2f} | {r['ws_browser_cores']:.2f} |")
 print(f"| HTTP from the gateway | {r['bytes_per_pass']} | **{r['http_median_mbit_s']:.1f}** | {fmt(r['http_mbit_s'])} | {r['http_daemon_cores']:.2f} | {r['http_browser_cores']:.2f} |")
 print()
 goal = "reached" if r["p2p_median_mbit_s"] >= 100 else "not reached"
-print(f"Ratio WebRTC-direct / HTTP: **{r['ratio_p2p_http']:.3f}**. Goal ≥ 100 Mbit/s over WebRTC-direct: "
+print(f"Ratio WebRTC-direct / HTTP: **{r['ratio_p2p_http']:.3f}**; WebSocket / HTTP: **{r['ratio_ws_http']:.3f}**. Goal ≥ 100 Mbit/s over WebRTC-direct: "
       f"**{goal}** ({r['p2p_median_mbit_s']:.1f} Mbit/s). The client took {r['blocks_from_p2p']} blocks over WebRTC "
-      f"in the whole run, and the daemon accepted {r['receipts_accepted']} receipts for them. Block streams that "
+      f"in the whole run, and the daemon accepted {r['receipts_accepted']} receipts for them ({r['ws_receipts_accepted']} "
+      f"for the blocks over WebSocket). Block streams that "
       f"failed (reset by the daemon, or refused by js-libp2p) and were asked again: {r['stream_errors']}; segments "
       f"fetched again after the client gave up on a block: {r['segment_retries']}. Raw figures: "
       f"`bench/out/browser.json`.")

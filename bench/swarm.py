@@ -399,30 +399,38 @@ def make_vod(origin: Origin, seconds: int) -> tuple[str, int, int]:
     return f"{origin.base}/swarm/vod/master.m3u8", copy, count
 
 
-def make_pf(origin: Origin) -> tuple[str, str, list[str]]:
-    """40 segments of exactly 1 MiB random bytes: (media URL, master URL, segment URLs).
+def make_random_vod(origin: Origin, sub: str, segments: int, segment_bytes: int) -> tuple[str, str, list[str]]:
+    """`segments` segments of exactly `segment_bytes` random bytes under
+    /<sub>/, behind a one-line master: (media URL, master URL, segment URLs).
 
     The master names the one media playlist: a viewer joins a video's room
     (and waits for its trusted map) only when it opens a master playlist.
     """
-    d = origin.root / "swarm" / "pf"
+    d = origin.root / sub
     d.mkdir(parents=True, exist_ok=True)
     lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:4",
              "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD"]
     urls = []
-    for i in range(PF_SEGMENTS):
+    for i in range(segments):
         name = f"seg_{i:03d}.ts"
-        (d / name).write_bytes(os.urandom(PF_SEGMENT_BYTES))
+        (d / name).write_bytes(os.urandom(segment_bytes))
         lines += ["#EXTINF:4,", name]
-        urls.append(f"{origin.base}/swarm/pf/{name}")
+        urls.append(f"{origin.base}/{sub}/{name}")
     lines.append("#EXT-X-ENDLIST")
     (d / "index.m3u8").write_text("\n".join(lines) + "\n")
     (d / "master.m3u8").write_text(
         "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-STREAM-INF:BANDWIDTH=2200000\nindex.m3u8\n")
     for p in d.iterdir():
         p.chmod(0o644)
-    d.chmod(0o755)
-    return f"{origin.base}/swarm/pf/index.m3u8", f"{origin.base}/swarm/pf/master.m3u8", urls
+    # Every directory down from the origin's root, for nginx's worker.
+    for p in [d, *d.relative_to(origin.root).parents]:
+        (origin.root / p).chmod(0o755)
+    return f"{origin.base}/{sub}/index.m3u8", f"{origin.base}/{sub}/master.m3u8", urls
+
+
+def make_pf(origin: Origin) -> tuple[str, str, list[str]]:
+    """The peer-fetch content: 40 segments of exactly 1 MiB random bytes."""
+    return make_random_vod(origin, "swarm/pf", PF_SEGMENTS, PF_SEGMENT_BYTES)
 
 
 # ---------------------------------------------------------------- playing

@@ -123,6 +123,8 @@ async fn webrtc_direct_against_http_from_the_gateway() {
     let segments = env_usize("BENCH_SEGMENTS", SEGMENTS);
     let segment_bytes = env_usize("BENCH_SEGMENT_BYTES", SEGMENT_BYTES);
     let reps = env_usize("BENCH_REPS", REPS);
+    // Blocks in flight per client (the client's default is 4).
+    let parallel = env_usize("BENCH_PARALLEL", 4);
     tokio::time::timeout(Duration::from_secs(900), async {
         let work = support::workdir();
         let origin = work.path().join("origin");
@@ -188,7 +190,7 @@ async fn webrtc_direct_against_http_from_the_gateway() {
         let dialed = browser
             .eval(&format!(
                 r#"(async () => {{
-  window.client = await swarmseed.SwarmseedClient.create()
+  window.client = await swarmseed.SwarmseedClient.create({{ parallel: {parallel} }})
   // Each block is one stream, whose close the client does not await and
   // rust-libp2p never acknowledges (README), so closing streams linger;
   // js-libp2p allows 64 outbound streams per protocol, which 32 MiB per pass
@@ -197,7 +199,7 @@ async fn webrtc_direct_against_http_from_the_gateway() {
   await window.client.node.handle('/swarmseed/blocks/1.0.0', ({{ stream }}) => stream.abort(new Error('not served')),
     {{ maxOutboundStreams: 4096 }})
   // A second client dials the same daemon over WebSocket only.
-  window.wsClient = await swarmseed.SwarmseedClient.create()
+  window.wsClient = await swarmseed.SwarmseedClient.create({{ parallel: {parallel} }})
   await window.wsClient.node.handle('/swarmseed/blocks/1.0.0', ({{ stream }}) => stream.abort(new Error('not served')),
     {{ maxOutboundStreams: 4096 }})
   window.blockErrors = []
@@ -275,6 +277,7 @@ async fn webrtc_direct_against_http_from_the_gateway() {
             "segment_bytes": segment_bytes,
             "bytes_per_pass": segments * segment_bytes,
             "reps": reps,
+            "parallel": parallel,
             "p2p_mbit_s": p2p.iter().copied().map(round).collect::<Vec<_>>(),
             "ws_mbit_s": ws.iter().copied().map(round).collect::<Vec<_>>(),
             "http_mbit_s": http.iter().copied().map(round).collect::<Vec<_>>(),
@@ -292,6 +295,9 @@ async fn webrtc_direct_against_http_from_the_gateway() {
             "blocks_from_p2p": stats["blocksFromP2p"],
             "segment_retries": browser.eval("window.segmentRetries ?? 0").await,
             "stream_errors": browser.eval("window.blockErrors.length").await,
+            "stream_error_kinds": browser
+                .eval("Object.entries(window.blockErrors.reduce((m, e) => { const k = String(e.error).slice(0, 80); m[k] = (m[k] ?? 0) + 1; return m }, {}))")
+                .await,
             "receipts_accepted": stats["receiptsAccepted"],
             "ws_receipts_accepted": ws_stats["receiptsAccepted"],
             "chromium": std::process::Command::new(

@@ -106,6 +106,19 @@ pub(crate) fn authorize<S>(state: &GatewayState<S>, headers: &HeaderMap) -> Resu
     }
 }
 
+/// The authorized body of `POST /api/v1/videos` and `/api/v1/pins`:
+/// `{"url": …, "id"?: …}`, with the URL checked as any upstream is.
+pub(crate) fn authorized_video<S>(
+    state: &GatewayState<S>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Url, Option<String>), ApiError> {
+    authorize(state, headers)?;
+    let req: SeedRequest = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("expected {{\"url\": …, \"id\"?: …}}: {e}")))?;
+    Ok((parse_upstream(&req.url)?, req.id))
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -132,13 +145,10 @@ pub async fn seed<S: SegmentSource + NodeApi>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers)?;
-    let req: SeedRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("expected {{\"url\": …, \"id\"?: …}}: {e}")))?;
-    let url = parse_upstream(&req.url)?;
+    let (url, id) = authorized_video(&state, &headers, &body)?;
     let status = state
         .source
-        .seed(url, req.id)
+        .seed(url, id)
         .await
         .map_err(ApiError::BadRequest)?;
     Ok((StatusCode::ACCEPTED, Json(status)).into_response())

@@ -10,8 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::GatewayState;
 use crate::error::ApiError;
-use crate::hls::paths::parse_upstream;
-use crate::node::{NodeApi, SeedRequest, authorize};
+use crate::node::{NodeApi, authorize, authorized_video};
 use crate::source::SegmentSource;
 
 /// One pin in `GET /api/v1/pins`.
@@ -39,13 +38,10 @@ pub async fn add<S: SegmentSource + NodeApi>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers)?;
-    let req: SeedRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("expected {{\"url\": …, \"id\"?: …}}: {e}")))?;
-    let url = parse_upstream(&req.url)?;
+    let (url, id) = authorized_video(&state, &headers, &body)?;
     let pin = state
         .source
-        .pin(url, req.id)
+        .pin(url, id)
         .await
         .map_err(ApiError::BadRequest)?;
     Ok((StatusCode::ACCEPTED, Json(pin)).into_response())

@@ -179,8 +179,9 @@ impl Daemon {
         matches!(reqwest::get(self.url("/api/v1/health")).await, Ok(r) if r.status().is_success())
     }
 
-    /// `GET /api/v1/node` once the node listens: (peer id, addresses).
-    pub async fn node(&self) -> (String, Vec<String>) {
+    /// Polls `GET /api/v1/node` until `pick` finds what it looks for in
+    /// the answer; `what` names it in the failure.
+    async fn node_when<T>(&self, what: &str, pick: impl Fn(&serde_json::Value) -> Option<T>) -> T {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let info: serde_json::Value = reqwest::get(self.url("/api/v1/node"))
@@ -189,53 +190,37 @@ impl Daemon {
                 .json()
                 .await
                 .unwrap();
-            let addrs: Vec<String> = info["addrs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a.as_str().unwrap().to_owned())
-                .collect();
-            if addrs.iter().any(|a| a.contains("/tcp/")) {
-                return (info["peer_id"].as_str().unwrap().to_owned(), addrs);
+            if let Some(found) = pick(&info) {
+                return found;
             }
-            assert!(
-                Instant::now() < deadline,
-                "node never listened:\n{}",
-                self.log()
-            );
+            assert!(Instant::now() < deadline, "{what}:\n{}", self.log());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// `GET /api/v1/node` once the node listens: (peer id, addresses).
+    pub async fn node(&self) -> (String, Vec<String>) {
+        self.node_when("node never listened", |info| {
+            let addrs = strings_in(info, "addrs", "");
+            let id = info["peer_id"].as_str()?.to_owned();
+            addrs
+                .iter()
+                .any(|a| a.contains("/tcp/"))
+                .then_some((id, addrs))
+        })
+        .await
     }
 
     /// The peer id and the `browser_addrs` of `GET /api/v1/node` that
     /// contain `transport` (`"/webrtc-direct/"`, `"/ws/"`), once there are any.
     pub async fn browser_addrs(&self, transport: &str) -> (String, Vec<String>) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let info: serde_json::Value = reqwest::get(self.url("/api/v1/node"))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let addrs: Vec<String> = info["browser_addrs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(|a| a.as_str())
-                .filter(|a| a.contains(transport))
-                .map(str::to_owned)
-                .collect();
-            if !addrs.is_empty() {
-                return (info["peer_id"].as_str().unwrap().to_owned(), addrs);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {transport} address a browser can dial:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let what = format!("no {transport} address a browser can dial");
+        self.node_when(&what, |info| {
+            let addrs = strings_in(info, "browser_addrs", transport);
+            let id = info["peer_id"].as_str()?.to_owned();
+            (!addrs.is_empty()).then_some((id, addrs))
+        })
+        .await
     }
 
     /// The node's TCP address, with `/p2p/`.
@@ -332,4 +317,16 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The strings of the array `info[key]` that contain `needle`.
+fn strings_in(info: &serde_json::Value, key: &str, needle: &str) -> Vec<String> {
+    info[key]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str())
+        .filter(|a| a.contains(needle))
+        .map(str::to_owned)
+        .collect()
 }
