@@ -1,6 +1,6 @@
 //! The block protocol under abuse and under limits: malformed and oversized
-//! messages, too many requests at once, the upload rate limit, and peers
-//! coming and going as the events report them.
+//! messages, too many requests at once, many requests opened together, the
+//! upload rate limit, and peers coming and going as the events report them.
 
 mod support;
 
@@ -138,6 +138,39 @@ async fn malformed_and_oversized_messages_leave_the_daemon_up() {
         )
         .await;
         assert!(matches!(r, Err(FetchError::NotFound)), "{r:?}");
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// A peer that asks for many blocks at once, within its cap, gets every one:
+/// streams that arrive together are queued for the server, not reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_opened_together_are_all_answered() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let cdn = TestCdn::start(&fixtures()).await;
+        let daemon = Daemon::start_p2p(work.path(), "", "per_peer_requests = 64\n").await;
+        let cids = seeded_cids(&daemon, &cdn.url("ts/master.m3u8")).await;
+        let (client, daemon_id) = connected_client(&daemon).await;
+        let swarm = &client.swarm;
+        for round in 0..3 {
+            let asks = cids.iter().cycle().take(48).map(|(cid, size)| async move {
+                let got =
+                    fetch_block(swarm, daemon_id, cid, 4 << 20, Duration::from_secs(20)).await;
+                (got.map(|b| b.data.len() as u64), *size)
+            });
+            let answers = futures::future::join_all(asks).await;
+            let failed: Vec<String> = answers
+                .iter()
+                .filter_map(|(got, _)| got.as_ref().err().map(|e| e.to_string()))
+                .collect();
+            assert!(failed.is_empty(), "round {round}: {failed:?}");
+            for (got, size) in answers {
+                assert_eq!(got.unwrap(), size);
+            }
+        }
+        assert!(daemon.healthy().await);
     })
     .await
     .expect("test timed out");

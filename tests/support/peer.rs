@@ -76,7 +76,7 @@ impl TestPeer {
             shutdown.clone(),
         )
         .unwrap();
-        let mut incoming = swarm.control().accept(PROTOCOL).unwrap();
+        let mut incoming = swarm.accept(PROTOCOL).unwrap();
         tokio::spawn(async move {
             while let Some((_, mut stream)) = incoming.next().await {
                 tokio::spawn(async move {

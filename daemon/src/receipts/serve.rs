@@ -16,8 +16,7 @@ use crate::swarm::Swarm;
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn serve(swarm: Swarm, proofs: Arc<Proofs>, shutdown: CancellationToken) {
-    let mut control = swarm.control();
-    let mut incoming = match control.accept(PROTOCOL) {
+    let mut incoming = match swarm.accept(PROTOCOL) {
         Ok(i) => i,
         Err(e) => return warn!(error = %e, "receipt protocol already registered"),
     };

@@ -36,7 +36,10 @@ pub struct Behaviour {
     pub mdns: Toggle<mdns::tokio::Behaviour>,
     /// Circuit relay v2 server, for browsers to meet each other.
     pub relay: Toggle<relay::Behaviour>,
+    /// Outbound streams of the block and receipt protocols.
     pub stream: libp2p_stream::Behaviour,
+    /// Inbound streams of the block and receipt protocols, queued.
+    pub inbound: super::inbound::Behaviour,
 }
 
 pub fn build(
@@ -44,6 +47,7 @@ pub fn build(
     max_connections: u32,
     mdns_on: bool,
     relay: Option<&bridge::relay::RelayLimits>,
+    acceptor: super::inbound::Acceptor,
 ) -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
     let peer_id = key.public().to_peer_id();
     let gossip_config = gossipsub::ConfigBuilder::default()
@@ -98,5 +102,6 @@ pub fn build(
         mdns: mdns.into(),
         relay: relay.map(|l| bridge::relay::server(peer_id, l)).into(),
         stream: libp2p_stream::Behaviour::new(),
+        inbound: super::inbound::Behaviour::new(acceptor),
     })
 }

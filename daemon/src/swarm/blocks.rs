@@ -78,8 +78,7 @@ pub async fn serve(
     limits: ServeLimits,
     shutdown: CancellationToken,
 ) {
-    let mut control = swarm.control.clone();
-    let mut incoming = match control.accept(PROTOCOL) {
+    let mut incoming = match swarm.accept(PROTOCOL) {
         Ok(i) => i,
         Err(e) => {
             warn!(error = %e, "block protocol already registered");
@@ -106,7 +105,7 @@ pub async fn serve(
             .clone();
         let (store, rate, telemetry) = (store.clone(), rate.clone(), telemetry.clone());
         let (proofs, preferred) = (proofs.clone(), preferred.clone());
-        // The accept queue has no buffer: every stream gets its own task at once.
+        // Every stream gets its own task at once, so the accept queue stays short.
         tasks.spawn(async move {
             // A peer that vanishes mid-block (a closed tab, a killed
             // browser) stops reading: writes and the close would then wait

@@ -4,6 +4,7 @@
 
 mod behaviour;
 pub mod blocks;
+pub mod inbound;
 pub mod keys;
 mod node;
 
@@ -62,6 +63,7 @@ pub struct Swarm {
     tx: mpsc::Sender<Command>,
     pub peer_id: PeerId,
     pub(crate) control: libp2p_stream::Control,
+    acceptor: inbound::Acceptor,
     peers: Arc<AtomicU64>,
 }
 
@@ -124,9 +126,17 @@ impl Swarm {
         rx.await.unwrap_or((self.peer_id, Vec::new()))
     }
 
-    /// Opens and accepts streams of custom protocols (the block protocol).
+    /// Opens streams of custom protocols (blocks, receipts).
     pub fn control(&self) -> libp2p_stream::Control {
         self.control.clone()
+    }
+
+    /// Accepts inbound streams of a custom protocol (blocks, receipts).
+    pub fn accept(
+        &self,
+        protocol: libp2p::StreamProtocol,
+    ) -> Result<inbound::Incoming, inbound::AlreadyAccepted> {
+        self.acceptor.accept(protocol)
     }
 
     pub fn peers_connected(&self) -> u64 {

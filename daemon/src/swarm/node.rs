@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::behaviour::{self, Behaviour, BehaviourEvent, MAX_GOSSIP_BYTES};
+use super::inbound::Acceptor;
 use super::{Command, RoomEvent, Swarm};
 use crate::video::{room_key, room_topic};
 
@@ -54,6 +55,7 @@ pub fn start(
     shutdown: CancellationToken,
 ) -> Result<(Swarm, tokio::task::JoinHandle<()>), SwarmError> {
     let build = |e: &dyn std::fmt::Display| SwarmError::Build(e.to_string());
+    let acceptor = Acceptor::default();
     let mut swarm = SwarmBuilder::with_existing_identity(key.clone())
         .with_tokio()
         .with_tcp(
@@ -77,6 +79,7 @@ pub fn start(
                 settings.max_connections,
                 settings.mdns,
                 settings.relay.as_ref(),
+                acceptor.clone(),
             )
         })
         .map_err(|e| build(&e))?
@@ -104,6 +107,7 @@ pub fn start(
         tx,
         peer_id: *swarm.local_peer_id(),
         control: swarm.behaviour().stream.new_control(),
+        acceptor,
         peers: peers.clone(),
     };
     let node = Node {
