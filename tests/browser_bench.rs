@@ -191,17 +191,8 @@ async fn webrtc_direct_against_http_from_the_gateway() {
             .eval(&format!(
                 r#"(async () => {{
   window.client = await swarmseed.SwarmseedClient.create({{ parallel: {parallel} }})
-  // Each block is one stream, whose close the client does not await and
-  // rust-libp2p never acknowledges (README), so closing streams linger;
-  // js-libp2p allows 64 outbound streams per protocol, which 32 MiB per pass
-  // outruns ("TooManyOutboundProtocolStreamsError"). A handler for the
-  // protocol raises that limit for this page.
-  await window.client.node.handle('/swarmseed/blocks/1.0.0', ({{ stream }}) => stream.abort(new Error('not served')),
-    {{ maxOutboundStreams: 4096 }})
   // A second client dials the same daemon over WebSocket only.
   window.wsClient = await swarmseed.SwarmseedClient.create({{ parallel: {parallel} }})
-  await window.wsClient.node.handle('/swarmseed/blocks/1.0.0', ({{ stream }}) => stream.abort(new Error('not served')),
-    {{ maxOutboundStreams: 4096 }})
   window.blockErrors = []
   for (const c of [window.client, window.wsClient]) {{
     c.addEventListener('block-error', e => window.blockErrors.push(e.detail))

@@ -116,6 +116,14 @@ export class NoProviderError extends Error {
 /** Stream opens per block and daemon before the next daemon is asked. */
 const STREAM_TRIES = 3
 
+/**
+ * Outbound streams per protocol and connection. A finished block stream is
+ * closed without waiting for the daemon's FIN_ACK, which rust-libp2p never
+ * sends, so it counts as open until its close times out (about 10 s): at
+ * 60 Mbit/s that is some 75 streams, past js-libp2p's default of 64.
+ */
+const MAX_OUTBOUND_STREAMS = 1024
+
 export class SwarmseedClient extends EventTarget {
   readonly node: Libp2p
   readonly peerId: string
@@ -215,7 +223,7 @@ export class SwarmseedClient extends EventTarget {
     const server = new BlockServer(this.held, this.stats, (type, detail) => this.emit(type, detail))
     await this.node.handle(blocks.PROTOCOL, (stream, connection) => {
       server.handle(stream, connection.remotePeer.toString())
-    })
+    }, { maxOutboundStreams: MAX_OUTBOUND_STREAMS })
   }
 
   /**
@@ -292,9 +300,10 @@ export class SwarmseedClient extends EventTarget {
     // one used to set it up.
     const open = this.node.getConnections().find((c: Connection) =>
       c.remotePeer.toString() === peer && c.status === 'open' && c.limits === undefined)
-    if (open !== undefined) return await open.newStream(protocol, { signal })
+    const options = { signal, maxOutboundStreams: MAX_OUTBOUND_STREAMS }
+    if (open !== undefined) return await open.newStream(protocol, options)
     // Dials the address again.
-    return await this.node.dialProtocol(p.addr, protocol, { signal })
+    return await this.node.dialProtocol(p.addr, protocol, options)
   }
 
   /** One block from one daemon, checked; null when it does not have it. */
