@@ -167,6 +167,78 @@ async fn the_quota_evicts_cache_least_recently_used_first_and_keeps_pins() {
     .expect("test timed out");
 }
 
+/// The segment paths the daemon's own map of `video` lists, once it lists
+/// exactly `want` (the map follows the store within a few seconds).
+async fn announced_until(daemon: &Daemon, cdn: &TestCdn, video: &str, want: &[String]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = reqwest::get(daemon.url(&format!("/api/v1/videos/{video}/cidmap")))
+            .await
+            .unwrap();
+        let mut listed: Vec<String> = Vec::new();
+        if r.status() == 200 {
+            let map: serde_json::Value = r.json().await.unwrap();
+            for rendition in map["renditions"].as_array().unwrap() {
+                for e in rendition["segments"].as_array().unwrap() {
+                    let key = e["key"].as_str().unwrap();
+                    listed.push(key.strip_prefix(&cdn.url("")).unwrap().to_owned());
+                }
+            }
+        }
+        listed.sort();
+        if listed == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "announced {listed:?}, holds {want:?}\n{}",
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_stops_announcing_what_the_quota_evicted() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let cdn = TestCdn::start(&fixtures()).await;
+        let client = client();
+        let max = 400 * KIB;
+        let store = format!("max_bytes = \"{}KiB\"\nmin_free_bytes = \"0B\"", max / KIB);
+        let daemon = Daemon::start_store(work.path(), &store).await;
+        let ts_url = cdn.url("ts/master.m3u8");
+        let video = swarmseed::video::video_id(&ts_url.parse().unwrap());
+        let gw = daemon.url("");
+        let objects = hls::objects(
+            &client,
+            &gw,
+            &daemon.hls(&ts_url),
+            &fixtures().join("ts/master.m3u8"),
+        )
+        .await;
+        let total: u64 = objects.iter().map(|o| o.expected.len() as u64).sum();
+        assert!(total > max + 100 * KIB, "the video outgrows the quota");
+        for o in &objects {
+            hls::assert_byte_exact(&client, &gw, std::slice::from_ref(o)).await;
+            wait_stored(&client, &daemon, o).await;
+            wait_under(&daemon, max).await;
+        }
+        // What the store still holds is exactly what the map names.
+        let mut held = Vec::new();
+        for o in &objects {
+            if stored(&client, &daemon, o).await.is_some() {
+                held.push(cdn_path(o).trim_start_matches('/').to_owned());
+            }
+        }
+        held.sort();
+        assert!(!held.is_empty() && held.len() < objects.len(), "{held:?}");
+        announced_until(&daemon, &cdn, &video, &held).await;
+    })
+    .await
+    .expect("test timed out");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pins_over_the_quota_are_kept_until_unpinned() {
     tokio::time::timeout(TEST_TIMEOUT, async {

@@ -76,6 +76,18 @@ impl Holdings {
         }
     }
 
+    /// Segments are no longer in the store (evicted).
+    pub fn forget(&self, keys: &[String]) {
+        let mut inner = self.lock();
+        for key in keys {
+            if inner.held.remove(key).is_some()
+                && let Some(video) = inner.key_video.get(key).cloned()
+            {
+                inner.dirty.insert(video);
+            }
+        }
+    }
+
     /// Signed maps of what changed since the last call, skipping `except`.
     pub fn changed_maps(&self, except: &HashSet<String>) -> Vec<CidMap> {
         let mut inner = self.lock();

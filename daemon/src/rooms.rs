@@ -137,6 +137,10 @@ impl Rooms {
 
     /// Announces what this node holds of the videos it plays.
     async fn publish_holdings(&self) {
+        let evicted = self.store.take_evicted();
+        if !evicted.is_empty() {
+            self.holdings.forget(&evicted);
+        }
         let seeding = self
             .seeding
             .lock()

@@ -164,6 +164,10 @@ impl Inner {
         for cid in &doomed {
             if let Some(removed) = self.index.remove_object(cid)? {
                 self.forgotten(removed.size, &removed.keys);
+                self.evicted_keys
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(removed.keys.iter().cloned());
                 evicted += 1;
                 freed += removed.size;
                 dead.extend(removed.dead_blocks);

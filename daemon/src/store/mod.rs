@@ -96,6 +96,8 @@ struct Inner {
     full_errors: AtomicU64,
     full_warned: Mutex<Option<Instant>>,
     quota_warned: Mutex<Option<Instant>>,
+    /// Segment keys evicted since [`Store::take_evicted`] last ran.
+    evicted_keys: Mutex<Vec<String>>,
 }
 
 /// Cheap to clone; every blocking call runs on tokio's blocking pool.
@@ -130,6 +132,7 @@ impl Store {
                 full_errors: AtomicU64::new(0),
                 full_warned: Mutex::default(),
                 quota_warned: Mutex::default(),
+                evicted_keys: Mutex::default(),
             }),
         };
         // A quota lowered since the last run applies at once.
@@ -202,6 +205,18 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.blocking(move |inner| Ok(inner.index.put_playlist(&url, &base, &body)?))
             .await
+    }
+
+    /// The segment keys evicted since the last call, so that what this
+    /// node announces it holds stops naming them.
+    pub fn take_evicted(&self) -> Vec<String> {
+        std::mem::take(
+            &mut *self
+                .inner
+                .evicted_keys
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        )
     }
 
     pub fn usage(&self) -> StoreUsage {
