@@ -18,14 +18,13 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::browser::{Chromium, group_cpu_ticks, process_cpu_ticks};
 use support::cdn::TestCdn;
 use support::daemon::Daemon;
-use support::media::json_at;
+use support::media::{json_at, make_video};
 
 const SEGMENTS: usize = 8;
 const SEGMENT_BYTES: usize = 4 * 1024 * 1024;
@@ -39,35 +38,6 @@ fn env_usize(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// A VOD playlist of `n` segments of `size` random-looking bytes, no two
-/// blocks alike (so each is fetched, not found by CID).
-fn make_video(dir: &Path, n: usize, size: usize) {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(
-        dir.join("master.m3u8"),
-        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-STREAM-INF:BANDWIDTH=8000000\nindex.m3u8\n",
-    )
-    .unwrap();
-    let mut playlist = String::from(
-        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n",
-    );
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    for i in 0..n {
-        let data: Vec<u8> = (0..size)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect();
-        std::fs::write(dir.join(format!("seg_{i:03}.ts")), data).unwrap();
-        playlist.push_str(&format!("#EXTINF:4.0,\nseg_{i:03}.ts\n"));
-    }
-    playlist.push_str("#EXT-X-ENDLIST\n");
-    std::fs::write(dir.join("index.m3u8"), playlist).unwrap();
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -37,28 +37,37 @@ pub fn copy_dir(from: &Path, to: &Path) {
 /// A video of one 3.5 MiB segment: its CID is a dag-pb root over four raw
 /// leaves, so the browser walks a UnixFS tree as well as single blocks.
 pub fn make_big_video(dir: &Path) {
+    make_video(dir, 1, 3 * 1024 * 1024 + 512 * 1024);
+}
+
+/// A VOD playlist of `n` segments of `size` random-looking bytes behind a
+/// one-line master, no two blocks alike (so each is fetched, not found by
+/// CID elsewhere).
+pub fn make_video(dir: &Path, n: usize, size: usize) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(
         dir.join("master.m3u8"),
-        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-STREAM-INF:BANDWIDTH=3000000\nindex.m3u8\n",
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-STREAM-INF:BANDWIDTH=8000000\nindex.m3u8\n",
     )
     .unwrap();
-    std::fs::write(
-        dir.join("index.m3u8"),
-        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:10.0,\nseg_000.ts\n#EXT-X-ENDLIST\n",
-    )
-    .unwrap();
-    // Deterministic bytes that no two leaves share.
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let data: Vec<u8> = (0..3 * 1024 * 1024 + 512 * 1024)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
-    std::fs::write(dir.join("seg_000.ts"), data).unwrap();
+    let mut playlist = String::from(
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n",
+    );
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for i in 0..n {
+        let data: Vec<u8> = (0..size)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        std::fs::write(dir.join(format!("seg_{i:03}.ts")), data).unwrap();
+        playlist.push_str(&format!("#EXTINF:4.0,\nseg_{i:03}.ts\n"));
+    }
+    playlist.push_str("#EXT-X-ENDLIST\n");
+    std::fs::write(dir.join("index.m3u8"), playlist).unwrap();
 }
 
 /// One seeded segment: its video id, CID and size, and the origin file.
