@@ -150,10 +150,14 @@ async fn webrtc_direct_against_http_from_the_gateway() {
 
         // A page on the gateway's origin without a CSP of its own (the JSON
         // health answer), with the client bundle imported into it.
+        // Ready once the health answer itself has loaded: the blank page
+        // Chromium starts with is complete too, and the navigation that
+        // follows it would destroy whatever was imported there.
+        let health = daemon.url("/api/v1/health");
         let mut browser = Chromium::launch_with(
-            &daemon.url("/api/v1/health"),
+            &health,
             &[],
-            "document.readyState === 'complete'",
+            &format!("location.href === {health:?} && document.readyState === 'complete'"),
         )
         .await;
         browser.inject_bundle().await;
