@@ -41,9 +41,14 @@ fn newest(path: &Path) -> SystemTime {
     t
 }
 
-/// The client bundle. When its sources are newer and the npm packages are
-/// installed, it is built again first (esbuild, offline, under a second).
+/// The client bundle. Built first when its sources are newer or it is
+/// missing (esbuild, under a second), after `npm ci` when the locked npm
+/// packages are not installed yet, so `cargo test` on a fresh clone needs
+/// only npm itself.
 pub fn bundle() -> Vec<u8> {
+    // Tests in one binary share the build; binaries run one at a time.
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = BUILD.lock().unwrap_or_else(|p| p.into_inner());
     let dir = js_dir();
     let dist = dir.join("dist/swarmseed.js");
     let built = std::fs::metadata(&dist)
@@ -52,16 +57,11 @@ pub fn bundle() -> Vec<u8> {
     let sources = newest(&dir.join("src"))
         .max(newest(&dir.join("package.json")))
         .max(newest(&dir.join("package-lock.json")));
-    if sources > built && dir.join("node_modules/.bin/esbuild").exists() {
-        let status = std::process::Command::new("npm")
-            .args(["run", "--silent", "build"])
-            .current_dir(&dir)
-            .status()
-            .expect("run npm");
-        assert!(
-            status.success(),
-            "building bridge/js failed; {HOW_TO_BUILD}"
-        );
+    if sources > built {
+        if !dir.join("node_modules/.bin/esbuild").exists() {
+            npm(&dir, &["ci", "--no-audit", "--no-fund"]);
+        }
+        npm(&dir, &["run", "--silent", "build"]);
     }
     std::fs::read(&dist).unwrap_or_else(|e| {
         panic!(
@@ -69,6 +69,19 @@ pub fn bundle() -> Vec<u8> {
             dist.display()
         )
     })
+}
+
+fn npm(dir: &Path, args: &[&str]) {
+    let status = std::process::Command::new("npm")
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run npm ({e}): apt-get install -y npm; {HOW_TO_BUILD}"));
+    assert!(
+        status.success(),
+        "npm {} failed in bridge/js; {HOW_TO_BUILD}",
+        args.join(" ")
+    );
 }
 
 /// The test page: loads the bundle and exposes it as `window.swarmseed`.

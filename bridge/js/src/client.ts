@@ -12,8 +12,8 @@
  * Blocks this client verified are kept in memory (`keepBytes`) and served
  * on `/swarmseed/blocks/1.0.0` to any peer, exactly as a daemon serves them.
  *
- * Later parts (an hls.js loader, the daemon's web page) build on
- * `fetchSegment` and the events this class dispatches.
+ * The hls.js loader (`loader.ts`) builds on `fetchFile` and the events
+ * this class dispatches.
  */
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { webRTC, webRTCDirect } from '@libp2p/webrtc'
