@@ -14,10 +14,6 @@ use support::media::{copy_dir, json_at, make_big_video, seed, sha256_hex};
 use support::peer::{Misbehaviour, TestPeer};
 use support::{TEST_TIMEOUT, fixtures};
 
-/// Listeners for the browser tests: TCP for the swarm, and both browser
-/// transports.
-const BROWSER_LISTEN: &str = "listen = [\"/ip4/127.0.0.1/tcp/0\", \"/ip4/127.0.0.1/udp/0/webrtc-direct\", \"/ip4/127.0.0.1/tcp/0/ws\"]\n";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fetch_from_the_daemon_over_webrtc_direct() {
     fetch_every_segment("/webrtc-direct/").await
@@ -38,7 +34,7 @@ async fn fetch_every_segment(transport: &str) {
         copy_dir(&fixtures().join("ts"), &origin.join("ts"));
         make_big_video(&origin.join("big"));
         let cdn = TestCdn::start(&origin).await;
-        let daemon = Daemon::start_full(&work.path().join("daemon"), "", BROWSER_LISTEN, &[]).await;
+        let daemon = Daemon::start_for_browsers(&work.path().join("daemon")).await;
 
         let mut segments = seed(&daemon, &cdn, &origin, "ts").await;
         segments.extend(seed(&daemon, &cdn, &origin, "big").await);

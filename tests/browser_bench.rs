@@ -101,13 +101,7 @@ async fn webrtc_direct_against_http_from_the_gateway() {
         make_video(&origin.join("big"), segments, segment_bytes);
         let cdn = TestCdn::start(&origin).await;
         // The daemon's default limits, as a browser meets them.
-        let daemon = Daemon::start_full(
-            &work.path().join("daemon"),
-            "",
-            "listen = [\"/ip4/127.0.0.1/udp/0/webrtc-direct\", \"/ip4/127.0.0.1/tcp/0/ws\"]\n",
-            &[],
-        )
-        .await;
+        let daemon = Daemon::start_for_browsers(&work.path().join("daemon")).await;
         let master = cdn.url("big/master.m3u8");
         let video = daemon.seed(&master).await;
         let id = video["id"].as_str().unwrap().to_owned();

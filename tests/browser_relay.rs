@@ -212,13 +212,7 @@ async fn survival() {
         let origin = work.path().join("origin");
         make_big_video(&origin.join("big"));
         let cdn = TestCdn::start(&origin).await;
-        let daemon = Daemon::start_full(
-            &work.path().join("daemon"),
-            "",
-            "listen = [\"/ip4/127.0.0.1/udp/0/webrtc-direct\", \"/ip4/127.0.0.1/tcp/0/ws\"]\n",
-            &[],
-        )
-        .await;
+        let daemon = Daemon::start_for_browsers(&work.path().join("daemon")).await;
         let seg = seed(&daemon, &cdn, &origin, "big").await.remove(0);
         let (_, addrs) = daemon.browser_addrs("/webrtc-direct/").await;
         let (_, ws_addrs) = daemon.browser_addrs("/ws/").await;

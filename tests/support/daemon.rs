@@ -54,6 +54,13 @@ impl Daemon {
         Self::launch(home, command, env).await
     }
 
+    /// A daemon browsers can dial: TCP for the swarm, and WebRTC-direct and
+    /// WebSocket on loopback.
+    pub async fn start_for_browsers(home: &Path) -> Daemon {
+        let p2p = "listen = [\"/ip4/127.0.0.1/tcp/0\", \"/ip4/127.0.0.1/udp/0/webrtc-direct\", \"/ip4/127.0.0.1/tcp/0/ws\"]\n";
+        Self::start_full(home, "", p2p, &[]).await
+    }
+
     /// A daemon without listeners whose config has `store` as its `[store]` table.
     pub async fn start_store(home: &Path, store: &str) -> Daemon {
         Self::start_full(home, "", &format!("listen = []\n[store]\n{store}\n"), &[]).await
