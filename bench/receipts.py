@@ -392,16 +392,8 @@ def main() -> int:
         r["seconds"] = time.monotonic() - started
     finally:
         Daemon.stop_all()
-    if args.raw:
-        args.raw.write_text(json.dumps(r, indent=1, default=str) + "\n")
-    args.out.write_text(report(r))
-    log(f"done in {r['seconds']:.0f} s")
-    return 0
+    return sw.finish(args, r, report)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as e:
-        log(f"error: {e}")
-        sys.exit(1)
+    sw.run(main)

@@ -708,6 +708,24 @@ def discovery(args, seeder: Daemon, vod_url: str) -> dict:
 
 
 # ---------------------------------------------------------------- report
+def finish(args, r: dict, report) -> int:
+    """Writes the raw figures (`--raw`) and the report (`--out`)."""
+    if args.raw:
+        args.raw.write_text(json.dumps(r, indent=1, default=str) + "\n")
+    args.out.write_text(report(r))
+    log(f"done in {r['seconds']:.0f} s")
+    return 0
+
+
+def run(main) -> None:
+    """Runs a bench script's main, a BenchError ending it with status 1."""
+    try:
+        sys.exit(main())
+    except BenchError as e:
+        log(f"error: {e}")
+        sys.exit(1)
+
+
 def mib(b: float) -> str:
     return f"{b / 1048576:.1f} MiB"
 
@@ -879,16 +897,8 @@ def main() -> int:
         r["seconds"] = time.monotonic() - started
     finally:
         Daemon.stop_all()
-    if args.raw:
-        args.raw.write_text(json.dumps(r, indent=1, default=str) + "\n")
-    args.out.write_text(report(r))
-    log(f"done in {r['seconds']:.0f} s")
-    return 0
+    return finish(args, r, report)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as e:
-        log(f"error: {e}")
-        sys.exit(1)
+    run(main)

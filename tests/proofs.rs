@@ -18,10 +18,10 @@ use proofs::export::{Bundle, ReceiptJson};
 use serde_json::Value;
 use support::cdn::TestCdn;
 use support::daemon::{BIN, Daemon};
-use support::peer::{Misbehaviour, TestPeer};
+use support::peer::{Misbehaviour, TestPeer, tally};
 use support::{FIXTURES, TEST_TIMEOUT, client, fixtures, hls};
 use swarmseed::receipts::{Verdict, wire};
-use swarmseed::swarm::blocks::{FetchError, fetch_block};
+use swarmseed::swarm::blocks::fetch_block;
 
 /// Short epochs so tests see them close.
 const PROOFS: &str = "\n[proofs]\nepoch_secs = 2\n";
@@ -448,27 +448,11 @@ async fn the_provider_refuses_bad_receipts_and_serves_freeloaders_last() {
         let mut rounds = Vec::new();
         let mut shown = false;
         for _ in 0..5 {
-            let asks = (0..4).map(|i| {
-                fetch_block(
-                    &client.swarm,
-                    daemon_id,
-                    &cids[i % cids.len()],
-                    4 << 20,
-                    Duration::from_secs(20),
-                )
-            });
-            let answers = futures::future::join_all(asks).await;
-            let served = answers.iter().filter(|a| a.is_ok()).count();
-            let busy = answers
-                .iter()
-                .filter(|a| matches!(a, Err(FetchError::Busy)))
-                .count();
-            let errors: Vec<String> = answers
-                .iter()
-                .filter_map(|a| a.as_ref().err())
-                .filter(|e| !matches!(e, FetchError::Busy))
-                .map(|e| e.to_string())
-                .collect();
+            let asked = (0..4).map(|i| &cids[i % cids.len()]);
+            let answers = client
+                .ask_at_once(daemon_id, asked, Duration::from_secs(20))
+                .await;
+            let (served, busy, errors) = tally(&answers);
             if served >= 1 && busy >= 1 {
                 shown = true;
                 break;

@@ -10,7 +10,7 @@ use cid::Cid;
 use futures::{AsyncReadExt, AsyncWriteExt};
 use support::cdn::TestCdn;
 use support::daemon::Daemon;
-use support::peer::{Misbehaviour, TestPeer};
+use support::peer::{Misbehaviour, TestPeer, tally};
 use support::{TEST_TIMEOUT, fixtures};
 use swarmseed::swarm::blocks::{FetchError, fetch_block};
 use swarmseed::swarm::wire::PROTOCOL;
@@ -89,26 +89,10 @@ async fn malformed_and_oversized_messages_leave_the_daemon_up() {
 
         // Many requests at once: some are turned away busy, none crash anything.
         let (cid, _) = cids[0];
-        let asks = (0..24).map(|_| {
-            fetch_block(
-                &client.swarm,
-                daemon_id,
-                &cid,
-                4 << 20,
-                Duration::from_secs(10),
-            )
-        });
-        let answers = futures::future::join_all(asks).await;
-        let served = answers.iter().filter(|a| a.is_ok()).count();
-        let busy = answers
-            .iter()
-            .filter(|a| matches!(a, Err(FetchError::Busy)))
-            .count();
-        let other: Vec<String> = answers
-            .iter()
-            .filter_map(|a| a.as_ref().err())
-            .map(|e| e.to_string())
-            .collect();
+        let answers = client
+            .ask_at_once(daemon_id, [&cid; 24], Duration::from_secs(10))
+            .await;
+        let (served, busy, other) = tally(&answers);
         assert!(
             served >= 2 && busy >= 1,
             "served {served}, busy {busy}, errors {other:?}"
@@ -153,21 +137,23 @@ async fn requests_opened_together_are_all_answered() {
         let daemon = Daemon::start_p2p(work.path(), "", "per_peer_requests = 64\n").await;
         let cids = seeded_cids(&daemon, &cdn.url("ts/master.m3u8")).await;
         let (client, daemon_id) = connected_client(&daemon).await;
-        let swarm = &client.swarm;
         for round in 0..3 {
-            let asks = cids.iter().cycle().take(48).map(|(cid, size)| async move {
-                let got =
-                    fetch_block(swarm, daemon_id, cid, 4 << 20, Duration::from_secs(20)).await;
-                (got.map(|b| b.data.len() as u64), *size)
-            });
-            let answers = futures::future::join_all(asks).await;
-            let failed: Vec<String> = answers
-                .iter()
-                .filter_map(|(got, _)| got.as_ref().err().map(|e| e.to_string()))
-                .collect();
-            assert!(failed.is_empty(), "round {round}: {failed:?}");
-            for (got, size) in answers {
-                assert_eq!(got.unwrap(), size);
+            let asked: Vec<&(Cid, u64)> = cids.iter().cycle().take(48).collect();
+            let answers = client
+                .ask_at_once(
+                    daemon_id,
+                    asked.iter().map(|(c, _)| c),
+                    Duration::from_secs(20),
+                )
+                .await;
+            let (served, busy, failed) = tally(&answers);
+            assert_eq!(
+                served,
+                asked.len(),
+                "round {round}: busy {busy}, {failed:?}"
+            );
+            for (got, (_, size)) in answers.into_iter().zip(asked) {
+                assert_eq!(got.unwrap().data.len() as u64, *size);
             }
         }
         assert!(daemon.healthy().await);

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use futures::{AsyncWriteExt, StreamExt};
 use gateway::Telemetry;
-use swarmseed::swarm::wire::{self, PROTOCOL, Status};
+use swarmseed::swarm::blocks::{FetchError, fetch_block};
+use swarmseed::swarm::wire::{self, Delivered, PROTOCOL, Status};
 use swarmseed::swarm::{Swarm, SwarmSettings, keys};
 use tokio_util::sync::CancellationToken;
 
@@ -114,6 +115,20 @@ impl TestPeer {
         self.addr_with("/webrtc-direct/").await
     }
 
+    /// Asks `peer` for every CID in `cids` at once, one stream each; the
+    /// answers in order.
+    pub async fn ask_at_once<'a>(
+        &self,
+        peer: libp2p::PeerId,
+        cids: impl IntoIterator<Item = &'a cid::Cid>,
+        timeout: Duration,
+    ) -> Vec<Result<Delivered, FetchError>> {
+        let asks = cids
+            .into_iter()
+            .map(|cid| fetch_block(&self.swarm, peer, cid, 4 << 20, timeout));
+        futures::future::join_all(asks).await
+    }
+
     async fn addr_with(&self, part: &str) -> String {
         for _ in 0..200 {
             let (_, addrs) = self.swarm.info().await;
@@ -130,4 +145,21 @@ impl Drop for TestPeer {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// A round of answers: how many were served, how many busy, and the other
+/// errors.
+pub fn tally(answers: &[Result<Delivered, FetchError>]) -> (usize, usize, Vec<String>) {
+    let served = answers.iter().filter(|a| a.is_ok()).count();
+    let busy = answers
+        .iter()
+        .filter(|a| matches!(a, Err(FetchError::Busy)))
+        .count();
+    let errors = answers
+        .iter()
+        .filter_map(|a| a.as_ref().err())
+        .filter(|e| !matches!(e, FetchError::Busy))
+        .map(|e| e.to_string())
+        .collect();
+    (served, busy, errors)
 }
