@@ -43,8 +43,8 @@ fn newest(path: &Path) -> SystemTime {
 
 /// The client bundle. Built first when its sources are newer or it is
 /// missing (esbuild, under a second), after `npm ci` when the locked npm
-/// packages are not installed yet, so `cargo test` on a fresh clone needs
-/// only npm itself.
+/// packages are not installed yet, so `cargo test` on a fresh
+/// clone needs only npm itself.
 pub fn bundle() -> Vec<u8> {
     // Tests in one binary share the build; binaries run one at a time.
     static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -54,11 +54,16 @@ pub fn bundle() -> Vec<u8> {
     let built = std::fs::metadata(&dist)
         .and_then(|m| m.modified())
         .unwrap_or(SystemTime::UNIX_EPOCH);
+    let locked = newest(&dir.join("package.json")).max(newest(&dir.join("package-lock.json")));
+    // The build applies `patches/` to the installed packages first.
     let sources = newest(&dir.join("src"))
-        .max(newest(&dir.join("package.json")))
-        .max(newest(&dir.join("package-lock.json")));
+        .max(newest(&dir.join("patches")))
+        .max(locked);
     if sources > built {
-        if !dir.join("node_modules/.bin/esbuild").exists() {
+        // npm ci rewrites this file; older than the lock means the packages
+        // installed are not the locked ones.
+        let installed = newest(&dir.join("node_modules/.package-lock.json"));
+        if installed < locked || !dir.join("node_modules/.bin/esbuild").exists() {
             npm(&dir, &["ci", "--no-audit", "--no-fund"]);
         }
         npm(&dir, &["run", "--silent", "build"]);
@@ -85,11 +90,17 @@ fn npm(dir: &Path, args: &[&str]) {
 }
 
 /// The test page: loads the bundle and exposes it as `window.swarmseed`.
+/// `DEBUG_NAMESPACES` is replaced by `BROWSER_DEBUG` (js-libp2p's debug
+/// namespaces, such as `libp2p:webrtc*`), which must be set before the
+/// bundle loads.
 const PAGE: &str = r#"<!doctype html>
 <meta charset="utf-8">
 <title>swarmseed bridge test</title>
 <script type="module">
-import * as swarmseed from '/swarmseed.js'
+const debug = DEBUG_NAMESPACES
+if (debug) localStorage.setItem('debug', debug)
+else localStorage.removeItem('debug')
+const swarmseed = await import('/swarmseed.js')
 window.swarmseed = swarmseed
 window.sha256hex = async (bytes) =>
   [...new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))]
@@ -108,8 +119,10 @@ pub struct PageServer {
 impl PageServer {
     pub async fn start() -> PageServer {
         let js = bundle();
+        let debug = std::env::var("BROWSER_DEBUG").unwrap_or_default();
+        let page = PAGE.replace("DEBUG_NAMESPACES", &Value::from(debug).to_string());
         let app = axum::Router::new()
-            .route("/", get(|| async { Html(PAGE) }))
+            .route("/", get(move || async move { Html(page) }))
             .route("/hls.mjs", get(hls_js))
             .route(
                 "/swarmseed.js",

@@ -107,7 +107,12 @@ impl Daemon {
             .unwrap();
         let child = command
             .envs(env.iter().copied())
-            .env("RUST_LOG", "info,swarmseed=debug")
+            // `DAEMON_LOG` widens it when chasing a failure, as in
+            // `DAEMON_LOG=info,swarmseed=debug,libp2p_relay=debug`.
+            .env(
+                "RUST_LOG",
+                std::env::var("DAEMON_LOG").unwrap_or_else(|_| "info,swarmseed=debug".into()),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
