@@ -303,3 +303,88 @@ async fn a_liar_among_daemons_is_dropped_and_the_next_daemon_serves() {
     .await
     .expect("test timed out");
 }
+
+/// A browser that signs no receipts takes the same penalty as any peer:
+/// past `max_unreceipted_bytes` the daemon's ledger marks it, and it is
+/// served one request at a time, after peers that sign, with its other
+/// requests turned away busy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_that_signs_no_receipts_is_served_last() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let origin = work.path().join("origin");
+        make_big_video(&origin.join("big"));
+        let cdn = TestCdn::start(&origin).await;
+        // A slow uplink, so requests sent together are still in flight
+        // together.
+        let p2p = r#"listen = ["/ip4/127.0.0.1/udp/0/webrtc-direct"]
+upload_bytes_per_sec = "4MiB"
+[proofs]
+max_unreceipted_bytes = "256KiB"
+"#;
+        let daemon = Daemon::start_full(&work.path().join("daemon"), "", p2p, &[]).await;
+        let big = seed(&daemon, &cdn, &origin, "big").await.remove(0);
+        let (daemon_id, addrs) = daemon.browser_addrs("/webrtc-direct/").await;
+        assert_eq!(daemon.stats().await["peers_deprioritized"], 0);
+
+        let page = PageServer::start().await;
+        let mut browser = Chromium::launch(&page.url()).await;
+        // The root and its leaves one at a time, without receipts: about
+        // 3.5 MiB owed, far past the limit.
+        let got = browser
+            .eval(&format!(
+                r#"(async () => {{
+  const client = await swarmseed.SwarmseedClient.create({{ receipts: false }})
+  window.client = client
+  const dialed = await client.connect({addrs})
+  const root = await client.fetchBlock({cid:?})
+  window.leaves = swarmseed.links(root).map(String)
+  for (const leaf of window.leaves) await client.fetchBlock(leaf)
+  return {{ peer: client.peerId, dialed, leaves: window.leaves.length, stats: client.stats }}
+}})()"#,
+                addrs = json!(addrs),
+                cid = big.cid,
+            ))
+            .await;
+        assert_eq!(got["dialed"][0]["peer"], daemon_id.as_str(), "{got}");
+        assert_eq!(got["leaves"], 4, "{got}");
+        let stats = &got["stats"];
+        assert_eq!(stats["receiptsSent"], 0, "{stats}");
+        let taken = stats["bytesFromP2p"].as_u64().unwrap();
+        assert!(taken > big.size, "{stats}");
+
+        let browser_id = got["peer"].as_str().unwrap();
+        let ledger = json_at(daemon.url("/api/v1/proofs/peers")).await;
+        let line = ledger
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["peer"] == browser_id)
+            .unwrap_or_else(|| panic!("browser {browser_id} not in the ledger: {ledger}"))
+            .clone();
+        assert_eq!(line["deprioritized"], true, "{line}");
+        assert_eq!(line["bytes_sent"].as_u64().unwrap(), taken, "{line}");
+        assert_eq!(line["bytes_unreceipted"].as_u64().unwrap(), taken, "{line}");
+        assert_eq!(daemon.stats().await["peers_deprioritized"], 1);
+
+        // Four leaves asked for at once: one is served, the others are
+        // turned away busy (the client retries them a few times, then
+        // gives up on this daemon).
+        let round = browser
+            .eval(
+                r#"(async () => {
+  const before = client.stats.busyAnswers
+  const results = await Promise.allSettled(window.leaves.map(l => client.fetchBlock(l)))
+  return { busy: client.stats.busyAnswers - before,
+           served: results.filter(r => r.status === 'fulfilled').length }
+})()"#,
+            )
+            .await;
+        eprintln!("four at once from a browser that owes receipts: {round}");
+        assert!(round["served"].as_u64().unwrap() >= 1, "{round}");
+        assert!(round["busy"].as_u64().unwrap() >= 1, "{round}");
+        assert!(daemon.healthy().await);
+    })
+    .await
+    .expect("test timed out");
+}

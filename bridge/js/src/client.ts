@@ -83,6 +83,10 @@ export interface Stats {
   /** Blocks whose bytes failed their CID, and so were thrown away. */
   refusedBlocks: number
   refusedBytes: number
+  /** Block requests a provider turned away busy: past its per-peer limit,
+   * or holding this client to one request at a time because it owes
+   * receipts. */
+  busyAnswers: number
   receiptsSent: number
   receiptsAccepted: number
   receiptsRefused: number
@@ -135,6 +139,7 @@ export class SwarmseedClient extends EventTarget {
     filesFromCdn: 0,
     refusedBlocks: 0,
     refusedBytes: 0,
+    busyAnswers: 0,
     receiptsSent: 0,
     receiptsAccepted: 0,
     receiptsRefused: 0,
@@ -368,6 +373,7 @@ export class SwarmseedClient extends EventTarget {
           continue
         }
         if (got === 'busy') {
+          this.stats.busyAnswers++
           await sleep(20 << attempt)
           continue
         }
