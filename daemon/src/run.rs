@@ -26,7 +26,8 @@ use crate::rooms::Rooms;
 use crate::seeder::Seeder;
 use crate::service::Service;
 use crate::store::Store;
-use crate::swarm::blocks::{self, ServeLimits};
+use crate::swarm::bitswap;
+use crate::swarm::blocks::{self, RateLimiter, ServeLimits};
 use crate::swarm::{self, SwarmSettings, keys};
 use crate::trust::Trust;
 
@@ -99,15 +100,23 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     info!(peer = %swarm.peer_id, "swarm started");
     let serve_limits = ServeLimits {
         per_peer: p.per_peer_requests as usize,
-        upload_bytes_per_sec: p.upload_bytes_per_sec.as_u64(),
         request_timeout: Duration::from_millis(p.block_timeout_ms),
     };
+    let upload = Arc::new(RateLimiter::new(p.upload_bytes_per_sec.as_u64()));
     let block_server = tokio::spawn(blocks::serve(
         swarm.clone(),
         store.clone(),
         telemetry.clone(),
         proofs.clone(),
         serve_limits,
+        upload.clone(),
+        shutdown.clone(),
+    ));
+    let bitswap_server = tokio::spawn(bitswap::serve(
+        swarm.clone(),
+        store.clone(),
+        telemetry.clone(),
+        upload,
         shutdown.clone(),
     ));
     let receipt_server = tokio::spawn(receipts::serve(
@@ -246,6 +255,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     swarm_stop.cancel();
     for task in [
         block_server,
+        bitswap_server,
         receipt_server,
         epochs_task,
         rooms_task,

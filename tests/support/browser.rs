@@ -7,7 +7,7 @@
 //! here on `tokio-tungstenite` rather than taken from a full CDP crate.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -22,24 +22,9 @@ use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use super::npm;
+
 const HOW_TO_BUILD: &str = "run `npm ci && npm run build` in bridge/js";
-
-fn js_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bridge/js")
-}
-
-fn newest(path: &Path) -> SystemTime {
-    let Ok(meta) = std::fs::metadata(path) else {
-        return SystemTime::UNIX_EPOCH;
-    };
-    let mut t = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    if meta.is_dir() {
-        for entry in std::fs::read_dir(path).unwrap().flatten() {
-            t = t.max(newest(&entry.path()));
-        }
-    }
-    t
-}
 
 /// The client bundle. Built first when its sources are newer or it is
 /// missing (esbuild, under a second), after `npm ci` when the locked npm
@@ -49,24 +34,18 @@ pub fn bundle() -> Vec<u8> {
     // Tests in one binary share the build; binaries run one at a time.
     static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = BUILD.lock().unwrap_or_else(|p| p.into_inner());
-    let dir = js_dir();
+    let dir = npm::dir("bridge/js");
     let dist = dir.join("dist/swarmseed.js");
     let built = std::fs::metadata(&dist)
         .and_then(|m| m.modified())
         .unwrap_or(SystemTime::UNIX_EPOCH);
-    let locked = newest(&dir.join("package.json")).max(newest(&dir.join("package-lock.json")));
     // The build applies `patches/` to the installed packages first.
-    let sources = newest(&dir.join("src"))
-        .max(newest(&dir.join("patches")))
-        .max(locked);
+    let sources = npm::newest(&dir.join("src"))
+        .max(npm::newest(&dir.join("patches")))
+        .max(npm::locked(&dir));
     if sources > built {
-        // npm ci rewrites this file; older than the lock means the packages
-        // installed are not the locked ones.
-        let installed = newest(&dir.join("node_modules/.package-lock.json"));
-        if installed < locked || !dir.join("node_modules/.bin/esbuild").exists() {
-            npm(&dir, &["ci", "--no-audit", "--no-fund"]);
-        }
-        npm(&dir, &["run", "--silent", "build"]);
+        npm::install(&dir, ".bin/esbuild");
+        npm::run(&dir, &["run", "--silent", "build"]);
     }
     std::fs::read(&dist).unwrap_or_else(|e| {
         panic!(
@@ -74,19 +53,6 @@ pub fn bundle() -> Vec<u8> {
             dist.display()
         )
     })
-}
-
-fn npm(dir: &Path, args: &[&str]) {
-    let status = std::process::Command::new("npm")
-        .args(args)
-        .current_dir(dir)
-        .status()
-        .unwrap_or_else(|e| panic!("cannot run npm ({e}): apt-get install -y npm; {HOW_TO_BUILD}"));
-    assert!(
-        status.success(),
-        "npm {} failed in bridge/js; {HOW_TO_BUILD}",
-        args.join(" ")
-    );
 }
 
 /// The test page: loads the bundle and exposes it as `window.swarmseed`.
@@ -147,7 +113,7 @@ impl PageServer {
 /// hls.js's ESM build from `bridge/js/node_modules` (pinned in
 /// `package.json`), for pages that play video with the loader.
 async fn hls_js() -> axum::response::Response {
-    match tokio::fs::read(js_dir().join("node_modules/hls.js/dist/hls.mjs")).await {
+    match tokio::fs::read(npm::dir("bridge/js").join("node_modules/hls.js/dist/hls.mjs")).await {
         Ok(js) => ([(header::CONTENT_TYPE, "text/javascript")], js).into_response(),
         Err(e) => (
             axum::http::StatusCode::NOT_FOUND,

@@ -6,6 +6,7 @@ pub mod cdn;
 pub mod daemon;
 pub mod hls;
 pub mod media;
+pub mod npm;
 pub mod peer;
 pub mod store;
 

@@ -35,13 +35,12 @@ const SERVE_DEADLINE: Duration = Duration::from_secs(30);
 pub struct ServeLimits {
     /// Concurrent block requests served to one peer; more are answered Busy.
     pub per_peer: usize,
-    /// Upload rate in bytes per second; 0 means unlimited.
-    pub upload_bytes_per_sec: u64,
     /// Time a peer has to send its request.
     pub request_timeout: Duration,
 }
 
 /// Paces uploads: each block reserves its share of time on a shared clock.
+/// One limiter paces every protocol this node uploads on.
 pub struct RateLimiter {
     bytes_per_sec: u64,
     next: Mutex<Instant>,
@@ -76,6 +75,7 @@ pub async fn serve(
     telemetry: Arc<Telemetry>,
     proofs: Arc<Proofs>,
     limits: ServeLimits,
+    rate: Arc<RateLimiter>,
     shutdown: CancellationToken,
 ) {
     let mut incoming = match swarm.accept(PROTOCOL) {
@@ -85,7 +85,6 @@ pub async fn serve(
             return;
         }
     };
-    let rate = Arc::new(RateLimiter::new(limits.upload_bytes_per_sec));
     // Requests in flight from peers in good standing.
     let preferred = Arc::new(AtomicUsize::new(0));
     let mut per_peer: HashMap<PeerId, Arc<Semaphore>> = HashMap::new();

@@ -1,5 +1,5 @@
-//! Inbound streams of the daemon's own protocols (blocks, receipts), handed
-//! to their servers through a queue.
+//! Inbound streams of the daemon's own protocols (blocks, receipts,
+//! Bitswap), handed to their servers through a queue.
 //!
 //! libp2p-stream passes inbound streams over a channel with room for one:
 //! when a peer opens several streams at once (four blocks in flight is the

@@ -3,6 +3,8 @@
 //! channel and gets replies on oneshots.
 
 mod behaviour;
+pub mod bitswap;
+pub mod bitswap_pb;
 pub mod blocks;
 pub mod inbound;
 pub mod keys;
@@ -126,12 +128,12 @@ impl Swarm {
         rx.await.unwrap_or((self.peer_id, Vec::new()))
     }
 
-    /// Opens streams of custom protocols (blocks, receipts).
+    /// Opens streams of custom protocols (blocks, receipts, Bitswap).
     pub fn control(&self) -> libp2p_stream::Control {
         self.control.clone()
     }
 
-    /// Accepts inbound streams of a custom protocol (blocks, receipts).
+    /// Accepts inbound streams of a custom protocol (blocks, receipts, Bitswap).
     pub fn accept(
         &self,
         protocol: libp2p::StreamProtocol,

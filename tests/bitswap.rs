@@ -1,0 +1,163 @@
+//! IPFS peers fetch from the daemon over Bitswap 1.2.0: Helia from npm
+//! (`tests/helia`), with TCP on loopback and no other source, gets every
+//! segment of two seeded videos by CID (raw blocks and a dag-pb tree),
+//! byte-exact, and the daemon counts the upload. A peer that sends
+//! oversized or malformed messages loses its stream, not the daemon, and
+//! wants for blocks the daemon lacks get "don't have".
+
+mod support;
+
+use std::time::Duration;
+
+use futures::{AsyncWriteExt, StreamExt};
+use serde_json::Value;
+use support::cdn::TestCdn;
+use support::daemon::Daemon;
+use support::media::{copy_dir, make_big_video, seed, sha256_hex};
+use support::peer::{Misbehaviour, TestPeer};
+use support::{TEST_TIMEOUT, fixtures, npm};
+use swarmseed::swarm::bitswap::PROTOCOL;
+use swarmseed::swarm::bitswap_pb::{
+    self as pb, BlockPresence, DONT_HAVE, Entry, HAVE, WANT_BLOCK, WANT_HAVE, Wantlist,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helia_fetches_segments_over_bitswap() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let origin = work.path().join("origin");
+        copy_dir(&fixtures().join("ts"), &origin.join("ts"));
+        make_big_video(&origin.join("big"));
+        let cdn = TestCdn::start(&origin).await;
+        let daemon = Daemon::start_p2p(&work.path().join("daemon"), "", "").await;
+        let mut segments = seed(&daemon, &cdn, &origin, "ts").await;
+        segments.extend(seed(&daemon, &cdn, &origin, "big").await);
+        assert!(segments.iter().any(|s| s.cid.starts_with("bafybei")));
+        let before = daemon.stats().await["bytes_uploaded"].as_u64().unwrap();
+
+        let helia = npm::dir("tests/helia");
+        npm::install(&helia, "helia");
+        let out = tokio::process::Command::new("node")
+            .arg(helia.join("fetch.mjs"))
+            .arg(daemon.tcp_addr().await)
+            .args(segments.iter().map(|s| &s.cid))
+            .output()
+            .await
+            .expect("run node");
+        assert!(
+            out.status.success(),
+            "helia failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            daemon.log()
+        );
+        let got: Value = serde_json::from_slice(&out.stdout).expect("helia's JSON");
+        let files = got["files"].as_array().unwrap();
+        assert_eq!(files.len(), segments.len());
+        for (s, f) in segments.iter().zip(files) {
+            let want = std::fs::read(&s.file).unwrap();
+            assert_eq!(f["cid"], s.cid.as_str());
+            assert_eq!(f["len"].as_u64().unwrap(), want.len() as u64, "{}", s.cid);
+            assert_eq!(f["sha256"], sha256_hex(&want).as_str(), "{}", s.cid);
+        }
+        // Every byte came from the daemon: Helia had no other source.
+        let total: u64 = segments.iter().map(|s| s.size).sum();
+        let uploaded = daemon.stats().await["bytes_uploaded"].as_u64().unwrap() - before;
+        assert!(uploaded >= total, "uploaded {uploaded} of {total}");
+        assert!(daemon.healthy().await);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_wantlists_lose_their_stream_and_good_wants_are_answered() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let cdn = TestCdn::start(&fixtures()).await;
+        let daemon = Daemon::start_p2p(&work.path().join("daemon"), "", "").await;
+        let segment = seed(&daemon, &cdn, &fixtures(), "ts").await.remove(0);
+        let held: cid::Cid = segment.cid.parse().unwrap();
+        let missing = swarmseed::store::unixfs::cid_of_reader(&b"no one has this"[..]).unwrap();
+
+        let peer = TestPeer::start_with(Misbehaviour::Client, &[daemon.tcp_addr().await]).await;
+        let daemon_id: libp2p::PeerId = daemon.node().await.0.parse().unwrap();
+        let mut answers = peer.swarm.accept(PROTOCOL).unwrap();
+        let mut control = peer.swarm.control();
+        let mut open = async || loop {
+            match control.open_stream(daemon_id, PROTOCOL).await {
+                Ok(s) => return s,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+
+        // A length past the 4 MiB limit, then bytes that are no protobuf:
+        // each stream is dropped, and the daemon goes on.
+        let mut big = open().await;
+        big.write_all(&[0x80, 0x80, 0x80, 0x03]).await.unwrap();
+        let _ = big.flush().await;
+        let mut junk = open().await;
+        junk.write_all(&[3, 0xff, 0xff, 0xff]).await.unwrap();
+        let _ = junk.flush().await;
+        let mut buf = [0u8; 1];
+        for s in [&mut big, &mut junk] {
+            let read = tokio::time::timeout(
+                Duration::from_secs(10),
+                futures::AsyncReadExt::read(s, &mut buf),
+            )
+            .await;
+            assert!(
+                matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+                "the stream stays open: {read:?}"
+            );
+        }
+        assert!(daemon.healthy().await);
+
+        // Good wants, with a CID that does not parse among them.
+        let entry = |cid: &[u8], want_type| Entry {
+            block: cid.to_vec(),
+            want_type,
+            send_dont_have: true,
+            ..Default::default()
+        };
+        let wants = pb::Message {
+            wantlist: Some(Wantlist {
+                entries: vec![
+                    entry(&held.to_bytes(), WANT_HAVE),
+                    entry(b"not a cid", WANT_BLOCK),
+                    entry(&missing.to_bytes(), WANT_BLOCK),
+                    entry(&held.to_bytes(), WANT_BLOCK),
+                ],
+                full: false,
+            }),
+            ..Default::default()
+        };
+        let mut good = open().await;
+        pb::write(&mut good, &wants).await.unwrap();
+        // The answer comes on a stream the daemon opens.
+        let (from, mut back) = answers.next().await.unwrap();
+        assert_eq!(from, daemon_id);
+        let answer = pb::read(&mut back).await.unwrap().expect("an answer");
+        assert_eq!(
+            answer.block_presences,
+            vec![
+                BlockPresence {
+                    cid: held.to_bytes(),
+                    r#type: HAVE
+                },
+                BlockPresence {
+                    cid: missing.to_bytes(),
+                    r#type: DONT_HAVE
+                },
+            ]
+        );
+        assert_eq!(answer.payload.len(), 1);
+        assert_eq!(answer.payload[0].prefix, [0x01, 0x55, 0x12, 0x20]);
+        assert_eq!(
+            answer.payload[0].data,
+            std::fs::read(&segment.file).unwrap()
+        );
+        assert!(daemon.healthy().await);
+    })
+    .await
+    .expect("test timed out");
+}
