@@ -2,7 +2,9 @@
 //! fixture from the CDN with hls.js, and the loader takes the segments from
 //! a seeding daemon over WebRTC-direct, because the master playlist names a
 //! CID map signed by that daemon, which the page trusts. The CDN's own count
-//! shows it sent (almost) no segment bytes during playback.
+//! shows it sent (almost) no segment bytes during playback. When the
+//! segments come from the CDN instead, bytes that fail their trusted CID
+//! never reach hls.js.
 
 mod support;
 
@@ -15,46 +17,76 @@ use support::daemon::Daemon;
 use support::media::copy_dir;
 use support::{TEST_TIMEOUT, fixtures};
 
+/// The `ts` fixture on a loopback CDN whose master names a CID map that a
+/// seeding daemon signed.
+struct Published {
+    origin: std::path::PathBuf,
+    cdn: TestCdn,
+    daemon: Daemon,
+    master: String,
+    daemon_id: String,
+    addrs: Vec<String>,
+}
+
+async fn publish(work: &std::path::Path) -> Published {
+    let origin = work.join("origin");
+    copy_dir(&fixtures().join("ts"), &origin.join("ts"));
+    let cdn = TestCdn::start(&origin).await;
+    let daemon = Daemon::start_p2p(&work.join("daemon"), "", "").await;
+    let master = cdn.url("ts/master.m3u8");
+
+    // The daemon seeds the video and signs its CID map.
+    let video = daemon.seed(&master).await;
+    let id = video["id"].as_str().unwrap().to_owned();
+    let map_bytes = reqwest::get(daemon.url(&format!("/api/v1/videos/{id}/cidmap")))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let map: Value = serde_json::from_slice(&map_bytes).unwrap();
+    let (daemon_id, addrs) = daemon.browser_addrs("/webrtc-direct/").await;
+    assert_eq!(map["publisher"], daemon_id.as_str(), "{map}");
+    let segments: Vec<&Value> = map["renditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["segments"].as_array().unwrap())
+        .collect();
+    assert_eq!(segments.len(), 12, "{map}");
+
+    // The origin serves the map beside the master and names it there.
+    std::fs::write(origin.join("ts/cidmap.json"), &map_bytes).unwrap();
+    let body = std::fs::read_to_string(origin.join("ts/master.m3u8")).unwrap();
+    let body = body.replacen(
+        "#EXT-X-VERSION:3\n",
+        "#EXT-X-VERSION:3\n#EXT-X-SESSION-DATA:DATA-ID=\"io.swarmseed.cidmap\",URI=\"cidmap.json\"\n",
+        1,
+    );
+    assert!(body.contains("SESSION-DATA"), "{body}");
+    std::fs::write(origin.join("ts/master.m3u8"), body).unwrap();
+    Published {
+        origin,
+        cdn,
+        daemon,
+        master,
+        daemon_id,
+        addrs,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn playback_takes_segments_from_the_daemon() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let work = support::workdir();
-        let origin = work.path().join("origin");
-        copy_dir(&fixtures().join("ts"), &origin.join("ts"));
-        let cdn = TestCdn::start(&origin).await;
-        let daemon = Daemon::start_p2p(&work.path().join("daemon"), "", "").await;
-        let master = cdn.url("ts/master.m3u8");
-
-        // The daemon seeds the video and signs its CID map.
-        let video = daemon.seed(&master).await;
-        let id = video["id"].as_str().unwrap().to_owned();
-        let map_bytes = reqwest::get(daemon.url(&format!("/api/v1/videos/{id}/cidmap")))
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        let map: Value = serde_json::from_slice(&map_bytes).unwrap();
-        let (daemon_id, addrs) = daemon.browser_addrs("/webrtc-direct/").await;
-        assert_eq!(map["publisher"], daemon_id.as_str(), "{map}");
-        let segments: Vec<&Value> = map["renditions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|r| r["segments"].as_array().unwrap())
-            .collect();
-        assert_eq!(segments.len(), 12, "{map}");
-
-        // The origin serves the map beside the master and names it there.
-        std::fs::write(origin.join("ts/cidmap.json"), &map_bytes).unwrap();
-        let body = std::fs::read_to_string(origin.join("ts/master.m3u8")).unwrap();
-        let body = body.replacen(
-            "#EXT-X-VERSION:3\n",
-            "#EXT-X-VERSION:3\n#EXT-X-SESSION-DATA:DATA-ID=\"io.swarmseed.cidmap\",URI=\"cidmap.json\"\n",
-            1,
-        );
-        assert!(body.contains("SESSION-DATA"), "{body}");
-        std::fs::write(origin.join("ts/master.m3u8"), body).unwrap();
+        let Published {
+            origin: _origin,
+            cdn,
+            daemon,
+            master,
+            daemon_id,
+            addrs,
+        } = publish(work.path()).await;
 
         // Everything the CDN sends from here on is the player's.
         let media_before = cdn.media_bytes_sent();
@@ -186,6 +218,93 @@ async fn playback_takes_segments_from_the_daemon() {
             .await;
         assert_eq!(tampered["ok"], false, "{tampered}");
         assert_eq!(tampered["refused"][0]["reason"], "bad signature", "{tampered}");
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// With no daemon to ask, every segment comes from the CDN through the
+/// loader, which checks each against its trusted CID: the third segment of
+/// each rendition, altered at the origin after the map was signed, is
+/// refused and never handed to hls.js; the others play.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cdn_bytes_that_fail_their_trusted_cid_never_reach_the_player() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let published = publish(work.path()).await;
+        let tampered = ["ts/v0/seg_002.ts", "ts/v1/seg_002.ts"];
+        for path in tampered {
+            let file = published.origin.join(path);
+            let mut bytes = std::fs::read(&file).unwrap();
+            // Same length, other bytes: only the CID tells.
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 0xff;
+            std::fs::write(&file, bytes).unwrap();
+        }
+
+        let page = PageServer::start().await;
+        let mut browser = Chromium::launch_with_args(
+            &page.url(),
+            &["--autoplay-policy=no-user-gesture-required"],
+        )
+        .await;
+        let script = format!(
+            r#"(async () => {{
+  const {{ default: Hls }} = await import('/hls.mjs')
+  const client = await swarmseed.SwarmseedClient.create()
+  const p2p = swarmseed.swarmseedLoader(Hls, {{ client, trustedPublishers: [{daemon_id:?}] }})
+  const video = document.createElement('video')
+  video.muted = true
+  document.body.appendChild(video)
+  const hls = new Hls({{ loader: p2p.loader }})
+  const refused = [], delivered = []
+  p2p.addEventListener('refused-cdn', e => refused.push(e.detail))
+  p2p.addEventListener('segment', e => delivered.push(e.detail))
+  Object.assign(window, {{ p2p, video, hls, refused, delivered }})
+  hls.loadSource({master:?})
+  hls.attachMedia(video)
+  return true
+}})()"#,
+            daemon_id = published.daemon_id,
+            master = published.master,
+        );
+        browser.eval(&script).await;
+        let state = "({ stats: p2p.stats, refused, delivered })";
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let got = loop {
+            let s = browser.eval(state).await;
+            if s["stats"]["refusedFromCdn"].as_u64().unwrap_or(0) >= 1
+                && s["stats"]["segmentsFromCdn"].as_u64().unwrap_or(0) >= 2
+            {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "no refusal and no playback: {s}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        eprintln!("{got}");
+        let stats = &got["stats"];
+        assert_eq!(stats["maps"][0]["trust"], "publisher", "{stats}");
+        assert_eq!(stats["bytesFromP2p"], 0, "{stats}");
+        for r in got["refused"].as_array().unwrap() {
+            let url = r["url"].as_str().unwrap();
+            assert!(tampered.iter().any(|t| url.ends_with(t)), "{r}");
+            assert!(
+                r["reason"].as_str().unwrap().contains("do not match"),
+                "{r}"
+            );
+        }
+        // hls.js got the other segments, and none of the altered ones.
+        for d in got["delivered"].as_array().unwrap() {
+            let url = d["url"].as_str().unwrap();
+            assert!(!tampered.iter().any(|t| url.ends_with(t)), "{d}");
+        }
+        assert!(
+            tampered
+                .iter()
+                .any(|t| published.cdn.requests_for(&format!("/{t}")) > 0),
+            "the altered segments were never asked for"
+        );
+        assert!(published.daemon.healthy().await);
     })
     .await
     .expect("test timed out");

@@ -13,7 +13,10 @@
  *
  * Anything else, and anything the daemons do not deliver within
  * `peerTimeoutMs`, comes from the CDN through hls.js's own loader. Every
- * byte taken from a daemon is checked against its CID by the client.
+ * byte taken from a daemon is checked against its CID by the client; a
+ * segment with a trusted CID that comes from the CDN instead is checked
+ * against that CID here, and refused (hls.js sees a load error) when it
+ * does not match.
  *
  * hls.js is not bundled: the page passes its `Hls` class, whose
  * `DefaultConfig.loader` does the HTTP work.
@@ -32,6 +35,7 @@ import type {
 import { peerIdFromString } from '@libp2p/peer-id'
 
 import type { SwarmseedClient } from './client.js'
+import { fileCid } from './unixfs.js'
 import { parseCid } from './verify.js'
 
 /** The session-data id that names a CID map in master playlists. */
@@ -70,6 +74,9 @@ export interface LoaderStatsBySource {
   fallbacks: number
   /** Segments with no trusted CID, which went straight to the CDN. */
   untrusted: number
+  /** Segments the CDN sent that did not match their trusted CID: refused,
+   * never handed to hls.js. */
+  refusedFromCdn: number
   /** Maps accepted, with the reason they are trusted. */
   maps: Array<{ url?: string, video: string, segments: number, trust: 'publisher' | 'origin' }>
   /** Maps refused, with the reason. */
@@ -222,6 +229,7 @@ export function swarmseedLoader (Hls: { DefaultConfig: { loader: Ctor<LoaderCont
     segmentsFromCdn: 0,
     fallbacks: 0,
     untrusted: 0,
+    refusedFromCdn: 0,
     maps: [],
     refusedMaps: []
   }
@@ -403,11 +411,15 @@ export function swarmseedLoader (Hls: { DefaultConfig: { loader: Ctor<LoaderCont
     private fallback (gen: number, context: LoaderContext, config: LoaderConfiguration, hit: Trusted, reason: string): void {
       stats.fallbacks++
       emit('fallback-cdn', { url: context.url, cid: hit.cid, reason })
-      this.viaCdn(gen, context, config, true)
+      this.viaCdn(gen, context, config, true, hit)
     }
 
-    /** hls.js's own loader; its stats are copied into ours, which hls.js holds. */
-    private viaCdn (gen: number, context: LoaderContext, config: LoaderConfiguration, segment: boolean): void {
+    /**
+     * hls.js's own loader; its stats are copied into ours, which hls.js
+     * holds. With `check`, the trusted CID of the segment, the bytes reach
+     * hls.js only once they match it.
+     */
+    private viaCdn (gen: number, context: LoaderContext, config: LoaderConfiguration, segment: boolean, check?: Trusted): void {
       if (gen !== this.generation || this.callbacks === null) return
       const start = this.stats.loading.start
       const inner = new Default(this.config)
@@ -423,7 +435,19 @@ export function swarmseedLoader (Hls: { DefaultConfig: { loader: Ctor<LoaderCont
       }
       const live = (): LoaderCallbacks<LoaderContext> | null => gen === this.generation ? this.callbacks : null
       const wrapped: LoaderCallbacks<LoaderContext> = {
-        onSuccess: (response, s, ctx, details) => {
+        onSuccess: async (response, s, ctx, details) => {
+          if (check !== undefined) {
+            const mismatch = await cdnMismatch(check, response.data)
+            if (mismatch !== null) {
+              const cb = live()
+              if (cb === null) return
+              this.callbacks = null
+              stats.refusedFromCdn++
+              emit('refused-cdn', { url: context.url, cid: check.cid, reason: mismatch })
+              cb.onError({ code: 502, text: `the CDN's bytes ${mismatch}` }, ctx, details, sync(s))
+              return
+            }
+          }
           const cb = live()
           if (cb === null) return
           this.callbacks = null
@@ -453,7 +477,8 @@ export function swarmseedLoader (Hls: { DefaultConfig: { loader: Ctor<LoaderCont
         }
       }
       const progress = this.callbacks?.onProgress
-      if (progress !== undefined) {
+      // Chunks in progress events would reach hls.js before the check.
+      if (progress !== undefined && check === undefined) {
         wrapped.onProgress = (s, ctx, data, details) => {
           if (live() !== null) progress(sync(s), ctx, data, details)
         }
@@ -501,4 +526,15 @@ export function swarmseedLoader (Hls: { DefaultConfig: { loader: Ctor<LoaderCont
 
 async function sleep (ms: number): Promise<void> {
   await new Promise(resolve => setTimeout(resolve, ms))
+}
+
+/** Why CDN bytes fail the segment's trusted CID, or null when they match. */
+async function cdnMismatch (want: Trusted, data: unknown): Promise<string | null> {
+  if (!(data instanceof ArrayBuffer)) return 'are not binary'
+  const bytes = new Uint8Array(data)
+  if (want.size !== undefined && bytes.length !== want.size) {
+    return `are ${bytes.length} long, not ${want.size}`
+  }
+  const got = await fileCid(bytes)
+  return got.equals(parseCid(want.cid)) ? null : `do not match ${want.cid} (they are ${got.toString()})`
 }
