@@ -141,6 +141,49 @@ async fn one_seeder_feeds_three_trusting_viewers_and_the_cdn_sends_one_copy() {
     .expect("test timed out");
 }
 
+/// A media playlist played on its own, with no master before it, is a
+/// video of its own: a seeder that seeded that URL feeds the viewer, and
+/// the CDN sends no second copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_media_playlist_played_on_its_own_gets_its_segments_from_peers() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let cdn = TestCdn::start(&fixtures()).await;
+        let seeder = Daemon::start_p2p(&home(work.path(), "seeder"), "", "").await;
+        let media = "ts/v0/index.m3u8";
+        seeder.seed(&cdn.url(media)).await;
+        let one_copy = cdn.media_bytes_sent();
+        assert!(one_copy > 100_000);
+        let (seeder_id, _) = seeder.node().await;
+        let viewer = Daemon::start_p2p(
+            &home(work.path(), "viewer"),
+            VIEWER,
+            &p2p(&[&seeder.tcp_addr().await], &[&seeder_id]),
+        )
+        .await;
+
+        let client = client();
+        let gateway = format!("http://{}", viewer.addr);
+        let list = hls::objects(
+            &client,
+            &gateway,
+            &viewer.hls(&cdn.url(media)),
+            &fixtures().join(media),
+        )
+        .await;
+        assert_eq!(list.len(), 6);
+        hls::assert_byte_exact(&client, &gateway, &list).await;
+        assert_eq!(
+            cdn.media_bytes_sent(),
+            one_copy,
+            "segment bytes from the CDN beyond the seeder's copy"
+        );
+        assert!(stat(&viewer, "bytes_from_p2p").await >= one_copy);
+    })
+    .await
+    .expect("test timed out");
+}
+
 /// A seeder hands its map to a viewer, then goes away, leaving only `peer`
 /// in the room. Returns the viewer and the seeded fixture's objects.
 async fn viewer_left_with(work: &Path, cdn: &TestCdn, peer: &TestPeer) -> Daemon {

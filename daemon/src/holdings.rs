@@ -49,6 +49,11 @@ impl Holdings {
         }
     }
 
+    /// Whether `url` is a playlist of a video this node has seen.
+    pub fn knows_playlist(&self, url: &Url) -> bool {
+        self.lock().playlist_video.contains_key(url.as_str())
+    }
+
     /// A media playlist was served; if its video is known, its segments are tracked.
     pub fn media(&self, url: &Url, segments: &[SegmentKey]) {
         let mut inner = self.lock();

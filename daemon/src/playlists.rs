@@ -98,6 +98,9 @@ impl LiveCache {
 impl Inner {
     /// A playlist, as fresh as its kind needs. Playing a master playlist
     /// joins the video's room and takes up the CID map it names, if any.
+    /// A media playlist opened with no master before it is a video of its
+    /// own, named by its URL, as `swarmseed seed` names it, and joins that
+    /// room.
     pub(crate) async fn playlist(
         self: &std::sync::Arc<Self>,
         url: &Url,
@@ -107,15 +110,26 @@ impl Inner {
             return Ok(playlist);
         };
         let refs = gateway::references(&playlist.body, &playlist.base).unwrap_or_default();
-        if kind(&playlist.body) == Kind::Master {
-            let video = crate::video::video_id(url);
-            p2p.holdings.master(&video, url, &refs.playlists);
-            if p2p.rooms.touch(&video).await {
-                self.origin_map(&playlist, &video).await;
-                p2p.rooms.wait_for_map(&video, p2p.timeout).await;
+        match kind(&playlist.body) {
+            Kind::Master => {
+                let video = crate::video::video_id(url);
+                p2p.holdings.master(&video, url, &refs.playlists);
+                if p2p.rooms.touch(&video).await {
+                    self.origin_map(&playlist, &video).await;
+                    p2p.rooms.wait_for_map(&video, p2p.timeout).await;
+                }
             }
-        } else {
-            p2p.holdings.media(url, &refs.segments);
+            Kind::Unknown => {}
+            _ => {
+                if !p2p.holdings.knows_playlist(url) {
+                    let video = crate::video::video_id(url);
+                    p2p.holdings.master(&video, url, std::slice::from_ref(url));
+                    if p2p.rooms.touch(&video).await {
+                        p2p.rooms.wait_for_map(&video, p2p.timeout).await;
+                    }
+                }
+                p2p.holdings.media(url, &refs.segments);
+            }
         }
         Ok(playlist)
     }
