@@ -128,15 +128,9 @@ async fn fetch_every_segment(transport: &str) {
 
         // The daemon took every receipt the browser signed, for every byte
         // it sent, and counted the upload.
-        let browser_id = got["peer"].as_str().unwrap().to_owned();
-        let ledger = json_at(daemon.url("/api/v1/proofs/peers")).await;
-        let line = ledger
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["peer"] == browser_id.as_str())
-            .unwrap_or_else(|| panic!("browser {browser_id} not in the ledger: {ledger}"))
-            .clone();
+        let browser_id = got["peer"].as_str().unwrap();
+        let line = daemon.ledger_line(browser_id).await;
+        assert!(!line.is_null(), "browser {browser_id} not in the ledger");
         assert_eq!(line["bytes_sent"].as_u64().unwrap(), p2p_bytes, "{line}");
         assert_eq!(line["bytes_receipted"], line["bytes_sent"], "{line}");
         assert_eq!(line["bytes_unreceipted"], 0, "{line}");
@@ -288,14 +282,8 @@ async fn a_liar_among_daemons_is_dropped_and_the_next_daemon_serves() {
         assert_eq!(stats["receiptsAccepted"], stats["blocksFromP2p"], "{stats}");
         assert_eq!(stats["receiptsRefused"], 0, "{stats}");
         let browser_id = got["peer"].as_str().unwrap();
-        let ledger = json_at(daemon.url("/api/v1/proofs/peers")).await;
-        let line = ledger
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["peer"] == browser_id)
-            .unwrap_or_else(|| panic!("browser not in the ledger: {ledger}"))
-            .clone();
+        let line = daemon.ledger_line(browser_id).await;
+        assert!(!line.is_null(), "browser {browser_id} not in the ledger");
         assert_eq!(line["bytes_sent"], stats["bytesFromP2p"], "{line}");
         assert_eq!(line["bytes_receipted"], line["bytes_sent"], "{line}");
         assert_eq!(line["receipts_refused"], 0, "{line}");
@@ -354,14 +342,8 @@ max_unreceipted_bytes = "256KiB"
         assert!(taken > big.size, "{stats}");
 
         let browser_id = got["peer"].as_str().unwrap();
-        let ledger = json_at(daemon.url("/api/v1/proofs/peers")).await;
-        let line = ledger
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["peer"] == browser_id)
-            .unwrap_or_else(|| panic!("browser {browser_id} not in the ledger: {ledger}"))
-            .clone();
+        let line = daemon.ledger_line(browser_id).await;
+        assert!(!line.is_null(), "browser {browser_id} not in the ledger");
         assert_eq!(line["deprioritized"], true, "{line}");
         assert_eq!(line["bytes_sent"].as_u64().unwrap(), taken, "{line}");
         assert_eq!(line["bytes_unreceipted"].as_u64().unwrap(), taken, "{line}");

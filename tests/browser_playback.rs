@@ -181,19 +181,7 @@ async fn playback_takes_segments_from_the_daemon() {
         // still in flight when playback passed 10 s is receipted soon after).
         let deadline = Instant::now() + Duration::from_secs(30);
         let line = loop {
-            let ledger: Value = reqwest::get(daemon.url("/api/v1/proofs/peers"))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let line = ledger
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|l| l["peer"] == browser_id.as_str())
-                .cloned()
-                .unwrap_or(Value::Null);
+            let line = daemon.ledger_line(&browser_id).await;
             if line["bytes_sent"].as_u64().unwrap_or(0) > 0
                 && line["bytes_receipted"] == line["bytes_sent"]
                 || Instant::now() > deadline

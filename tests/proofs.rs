@@ -118,12 +118,7 @@ async fn receipts_add_up_to_the_bytes_uploaded_and_pass_the_offline_check() {
             let vid = v.node().await.0;
             assert!(v.terminate().success());
             eventually("the viewer signed for every block", async || {
-                let ledger = json(seeder.url("/api/v1/proofs/peers")).await;
-                ledger
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|l| l["peer"] == vid.as_str() && l["bytes_unreceipted"] == 0)
+                seeder.ledger_line(&vid).await["bytes_unreceipted"] == 0
             })
             .await;
             viewer_ids.push(vid);
@@ -428,14 +423,7 @@ async fn the_provider_refuses_bad_receipts_and_serves_freeloaders_last() {
             .unwrap();
             taken += b.data.len();
         }
-        let ledger = json(daemon.url("/api/v1/proofs/peers")).await;
-        let line = ledger
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["peer"] == me.as_str())
-            .unwrap()
-            .clone();
+        let line = daemon.ledger_line(&me).await;
         assert_eq!(line["deprioritized"], true, "{line}");
         assert!(
             line["bytes_unreceipted"].as_u64().unwrap() > 256 << 10,

@@ -164,6 +164,24 @@ impl Daemon {
         self.child.id() as i32
     }
 
+    /// `peer`'s line in `GET /api/v1/proofs/peers`; `Null` when the ledger
+    /// has none.
+    pub async fn ledger_line(&self, peer: &str) -> serde_json::Value {
+        let ledger: serde_json::Value = reqwest::get(self.url("/api/v1/proofs/peers"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ledger
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l["peer"] == peer)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     pub async fn stats(&self) -> serde_json::Value {
         reqwest::get(self.url("/api/v1/stats"))
             .await
