@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use support::browser::{Chromium, PageServer};
 use support::cdn::TestCdn;
 use support::daemon::Daemon;
-use support::media::{copy_dir, json_at, make_big_video, seed, sha256_hex};
+use support::media::{copy_dir, make_big_video, seed, sha256_hex};
 use support::peer::{Misbehaviour, TestPeer};
 use support::{TEST_TIMEOUT, fixtures};
 
@@ -228,7 +228,7 @@ async fn a_liar_among_daemons_is_dropped_and_the_next_daemon_serves() {
         let daemon = Daemon::start_p2p(&work.path().join("daemon"), "", "").await;
         let video = daemon.seed(&cdn.url("ts/master.m3u8")).await;
         let id = video["id"].as_str().unwrap().to_owned();
-        let map = json_at(daemon.url(&format!("/api/v1/videos/{id}/cidmap"))).await;
+        let map = daemon.get_json(&format!("/api/v1/videos/{id}/cidmap")).await;
         let segments: Vec<Value> = map["renditions"]
             .as_array()
             .unwrap()

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use support::browser::{Chromium, group_cpu_ticks, process_cpu_ticks};
 use support::cdn::TestCdn;
 use support::daemon::Daemon;
-use support::media::{json_at, make_video};
+use support::media::make_video;
 
 const SEGMENTS: usize = 8;
 const SEGMENT_BYTES: usize = 4 * 1024 * 1024;
@@ -107,7 +107,7 @@ async fn webrtc_direct_against_http_from_the_gateway() {
         let id = video["id"].as_str().unwrap().to_owned();
 
         // By CID, from the video's CID map.
-        let map = json_at(daemon.url(&format!("/api/v1/videos/{id}/cidmap"))).await;
+        let map = daemon.get_json(&format!("/api/v1/videos/{id}/cidmap")).await;
         let mut by_key = std::collections::HashMap::new();
         for r in map["renditions"].as_array().unwrap() {
             for s in r["segments"].as_array().unwrap() {

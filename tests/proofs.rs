@@ -15,7 +15,6 @@ use futures::AsyncWriteExt;
 use libp2p::identity::Keypair;
 use proofs::Receipt;
 use proofs::export::{Bundle, ReceiptJson};
-use serde_json::Value;
 use support::cdn::TestCdn;
 use support::daemon::{BIN, Daemon};
 use support::peer::{Misbehaviour, TestPeer, tally};
@@ -28,10 +27,6 @@ const PROOFS: &str = "\n[proofs]\nepoch_secs = 2\n";
 
 fn p2p(bootstrap: &str, trusted: &str) -> String {
     format!("bootstrap = [{bootstrap:?}]\ntrusted_publishers = [{trusted:?}]\n{PROOFS}")
-}
-
-async fn json(url: String) -> Value {
-    reqwest::get(&url).await.unwrap().json().await.unwrap()
 }
 
 async fn stat(d: &Daemon, name: &str) -> u64 {
@@ -137,7 +132,7 @@ async fn receipts_add_up_to_the_bytes_uploaded_and_pass_the_offline_check() {
             "receipted {receipted}, viewers' bytes_from_p2p {from_p2p}"
         );
         assert_eq!(stat(&seeder, "receipts_refused").await, 0);
-        let ledger = json(seeder.url("/api/v1/proofs/peers")).await;
+        let ledger = seeder.get_json("/api/v1/proofs/peers").await;
         let lines = ledger.as_array().unwrap();
         assert_eq!(lines.len(), 2, "{ledger}");
         for line in lines {
@@ -162,7 +157,7 @@ async fn receipts_add_up_to_the_bytes_uploaded_and_pass_the_offline_check() {
         };
         eventually("every receipt is in a closed epoch", async || {
             bundle =
-                serde_json::from_value(json(seeder.url("/api/v1/proofs/export")).await).unwrap();
+                serde_json::from_value(seeder.get_json("/api/v1/proofs/export").await).unwrap();
             receipts_in(&bundle) == (accepted, receipted)
         })
         .await;
@@ -185,10 +180,10 @@ async fn receipts_add_up_to_the_bytes_uploaded_and_pass_the_offline_check() {
         assert!(ok, "{out}");
 
         // Pages hold together: epochs one at a time, receipts by hash.
-        let first = json(seeder.url("/api/v1/proofs/epochs?limit=1")).await;
+        let first = seeder.get_json("/api/v1/proofs/epochs?limit=1").await;
         assert_eq!(first["epochs"].as_array().unwrap().len(), 1);
         let n = first["epochs"][0]["epoch"].as_u64().unwrap();
-        let one = json(seeder.url(&format!("/api/v1/proofs/epochs/{n}"))).await;
+        let one = seeder.get_json(&format!("/api/v1/proofs/epochs/{n}")).await;
         assert_eq!(one, first["epochs"][0]);
         let bad = reqwest::get(seeder.url("/api/v1/proofs/receipts/xyz"))
             .await
@@ -203,7 +198,7 @@ async fn receipts_add_up_to_the_bytes_uploaded_and_pass_the_offline_check() {
         drop(seeder);
         let seeder = Daemon::start_p2p(&seeder_home, "", PROOFS).await;
         let again: Bundle =
-            serde_json::from_value(json(seeder.url("/api/v1/proofs/export")).await).unwrap();
+            serde_json::from_value(seeder.get_json("/api/v1/proofs/export").await).unwrap();
         assert!(again.epochs.len() >= bundle.epochs.len());
         assert_eq!(again.epochs[..bundle.epochs.len()], bundle.epochs[..]);
         let (ok, out) = verify(&format!("http://{}", seeder.addr));
@@ -298,7 +293,9 @@ async fn the_provider_refuses_bad_receipts_and_serves_freeloaders_last() {
             .as_str()
             .unwrap()
             .to_owned();
-        let map = json(daemon.url(&format!("/api/v1/videos/{id}/cidmap"))).await;
+        let map = daemon
+            .get_json(&format!("/api/v1/videos/{id}/cidmap"))
+            .await;
         let cids: Vec<cid::Cid> = map["renditions"]
             .as_array()
             .unwrap()

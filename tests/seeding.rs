@@ -39,12 +39,7 @@ async fn the_seed_command_follows_the_job_to_the_end() {
             stdout.contains("audio-demo seeded: 12 segments"),
             "{stdout}"
         );
-        let videos: serde_json::Value = reqwest::get(daemon.url("/api/v1/videos"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let videos: serde_json::Value = daemon.get_json("/api/v1/videos").await;
         let v = &videos[0];
         assert_eq!(
             (v["id"].as_str(), v["url"].as_str(), v["state"].as_str()),
@@ -52,12 +47,7 @@ async fn the_seed_command_follows_the_job_to_the_end() {
         );
         assert_eq!(v["segments_total"], 12);
         assert_eq!(v["segments_stored"], 12);
-        let map: serde_json::Value = reqwest::get(daemon.url("/api/v1/videos/audio-demo/cidmap"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let map: serde_json::Value = daemon.get_json("/api/v1/videos/audio-demo/cidmap").await;
         assert_eq!(
             map["renditions"].as_array().unwrap().len(),
             2,

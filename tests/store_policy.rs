@@ -388,12 +388,7 @@ async fn pins_from_the_cli_and_the_api_need_the_token_and_survive_restarts() {
         assert!(daemon.terminate().success());
         let daemon = Daemon::start_store(work.path(), "").await;
         assert!(pins(&daemon).await.is_empty());
-        let videos: serde_json::Value = reqwest::get(daemon.url("/api/v1/videos"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let videos: serde_json::Value = daemon.get_json("/api/v1/videos").await;
         assert_eq!(videos, serde_json::json!([]));
     })
     .await

@@ -105,15 +105,12 @@ async fn one_seeder_feeds_three_trusting_viewers_and_the_cdn_sends_one_copy() {
             assert!(s["peers_connected"].as_u64().unwrap() >= 1, "{s}");
         }
         assert!(stat(&seeder, "bytes_uploaded").await >= one_copy);
-        let map: serde_json::Value = reqwest::get(viewers[0].url(&format!(
-            "/api/v1/videos/{}/cidmap",
-            swarmseed::video::video_id(&cdn.url("ts/master.m3u8").parse().unwrap())
-        )))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        let map = viewers[0]
+            .get_json(&format!(
+                "/api/v1/videos/{}/cidmap",
+                swarmseed::video::video_id(&cdn.url("ts/master.m3u8").parse().unwrap())
+            ))
+            .await;
         assert_eq!(
             map["publisher"],
             seeder_id.as_str(),

@@ -18,12 +18,9 @@ use swarmseed::swarm::wire::PROTOCOL;
 /// Every CID in the daemon's map of the fixture, with its size.
 async fn seeded_cids(daemon: &Daemon, master: &str) -> Vec<(Cid, u64)> {
     let id = daemon.seed(master).await["id"].as_str().unwrap().to_owned();
-    let map: serde_json::Value = reqwest::get(daemon.url(&format!("/api/v1/videos/{id}/cidmap")))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let map: serde_json::Value = daemon
+        .get_json(&format!("/api/v1/videos/{id}/cidmap"))
+        .await;
     map["renditions"]
         .as_array()
         .unwrap()

@@ -167,12 +167,7 @@ impl Daemon {
     /// `peer`'s line in `GET /api/v1/proofs/peers`; `Null` when the ledger
     /// has none.
     pub async fn ledger_line(&self, peer: &str) -> serde_json::Value {
-        let ledger: serde_json::Value = reqwest::get(self.url("/api/v1/proofs/peers"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let ledger: serde_json::Value = self.get_json("/api/v1/proofs/peers").await;
         ledger
             .as_array()
             .into_iter()
@@ -182,13 +177,13 @@ impl Daemon {
             .unwrap_or_default()
     }
 
+    /// `GET path` on the gateway, as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        super::json_at(self.url(path)).await
+    }
+
     pub async fn stats(&self) -> serde_json::Value {
-        reqwest::get(self.url("/api/v1/stats"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.get_json("/api/v1/stats").await
     }
 
     /// Waits until the store holds at least `n` segments (they are stored
@@ -214,12 +209,7 @@ impl Daemon {
     async fn node_when<T>(&self, what: &str, pick: impl Fn(&serde_json::Value) -> Option<T>) -> T {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let info: serde_json::Value = reqwest::get(self.url("/api/v1/node"))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let info: serde_json::Value = self.get_json("/api/v1/node").await;
             if let Some(found) = pick(&info) {
                 return found;
             }
@@ -291,12 +281,7 @@ impl Daemon {
     pub async fn wait_seeded(&self, id: &str) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            let videos: serde_json::Value = reqwest::get(self.url("/api/v1/videos"))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let videos: serde_json::Value = self.get_json("/api/v1/videos").await;
             if let Some(v) = videos.as_array().unwrap().iter().find(|v| v["id"] == id) {
                 match v["state"].as_str().unwrap() {
                     "complete" => return v.clone(),

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::cdn::TestCdn;
@@ -14,10 +13,6 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-pub async fn json_at(url: String) -> Value {
-    reqwest::get(&url).await.unwrap().json().await.unwrap()
 }
 
 /// Copies a fixture tree into a test's own origin directory.
@@ -83,7 +78,9 @@ pub struct Segment {
 pub async fn seed(daemon: &Daemon, cdn: &TestCdn, origin: &Path, name: &str) -> Vec<Segment> {
     let video = daemon.seed(&cdn.url(&format!("{name}/master.m3u8"))).await;
     let id = video["id"].as_str().unwrap().to_owned();
-    let map = json_at(daemon.url(&format!("/api/v1/videos/{id}/cidmap"))).await;
+    let map = daemon
+        .get_json(&format!("/api/v1/videos/{id}/cidmap"))
+        .await;
     let mut out = Vec::new();
     for rendition in map["renditions"].as_array().unwrap() {
         for s in rendition["segments"].as_array().unwrap() {

@@ -31,6 +31,11 @@ pub fn client() -> reqwest::Client {
         .expect("http client")
 }
 
+/// `GET url` as JSON; panics on any failure, as a test should.
+pub async fn json_at(url: String) -> serde_json::Value {
+    reqwest::get(&url).await.unwrap().json().await.unwrap()
+}
+
 /// A temp dir for one test; kept for inspection when `KEEP_TEST_DIRS` is set.
 pub fn workdir() -> tempfile::TempDir {
     let keep = std::env::var_os("KEEP_TEST_DIRS").is_some();

@@ -36,9 +36,9 @@ pub struct Behaviour {
     pub mdns: Toggle<mdns::tokio::Behaviour>,
     /// Circuit relay v2 server, for browsers to meet each other.
     pub relay: Toggle<relay::Behaviour>,
-    /// Outbound streams of the block and receipt protocols.
+    /// Outbound streams of the block, receipt and Bitswap protocols.
     pub stream: libp2p_stream::Behaviour,
-    /// Inbound streams of the block and receipt protocols, queued.
+    /// Inbound streams of the block, receipt and Bitswap protocols, queued.
     pub inbound: super::inbound::Behaviour,
 }
 

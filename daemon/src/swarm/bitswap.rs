@@ -8,21 +8,19 @@
 //! Bitswap answers on a stream of its own: the peer sends wantlists on a
 //! stream it opened, and this node opens one back for blocks and presences.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use cid::Cid;
 use futures::{AsyncWriteExt, StreamExt};
 use gateway::{Counters, Telemetry};
 use libp2p::{PeerId, Stream, StreamProtocol};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use super::Swarm;
 use super::bitswap_pb::{self as pb, DONT_HAVE, HAVE, WANT_BLOCK, WANT_HAVE};
-use super::blocks::RateLimiter;
+use super::blocks::{PerPeer, RateLimiter};
 use super::wire::WireError;
 use crate::store::Store;
 
@@ -65,7 +63,7 @@ pub async fn serve(
         telemetry,
         rate,
     });
-    let mut per_peer: HashMap<PeerId, Arc<Semaphore>> = HashMap::new();
+    let mut per_peer = PerPeer::new(STREAMS_PER_PEER);
     let tasks = TaskTracker::new();
     loop {
         let (peer, stream) = tokio::select! {
@@ -75,11 +73,7 @@ pub async fn serve(
                 None => break,
             },
         };
-        per_peer.retain(|_, s| s.available_permits() < STREAMS_PER_PEER);
-        let sem = per_peer
-            .entry(peer)
-            .or_insert_with(|| Arc::new(Semaphore::new(STREAMS_PER_PEER)));
-        let Ok(permit) = sem.clone().try_acquire_owned() else {
+        let Ok(permit) = per_peer.get(peer).try_acquire_owned() else {
             debug!(%peer, "bitswap: too many wantlist streams; dropped one");
             continue;
         };

@@ -68,6 +68,32 @@ impl RateLimiter {
     }
 }
 
+/// One semaphore of `limit` permits per peer: what a peer may have served
+/// at once. Peers with nothing in flight are forgotten.
+pub struct PerPeer {
+    limit: usize,
+    peers: HashMap<PeerId, Arc<Semaphore>>,
+}
+
+impl PerPeer {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            peers: HashMap::new(),
+        }
+    }
+
+    pub fn get(&mut self, peer: PeerId) -> Arc<Semaphore> {
+        let limit = self.limit;
+        self.peers
+            .retain(|_, s| Arc::strong_count(s) > 1 || s.available_permits() < limit);
+        self.peers
+            .entry(peer)
+            .or_insert_with(|| Arc::new(Semaphore::new(limit)))
+            .clone()
+    }
+}
+
 /// Answers block requests from the store until `shutdown`.
 pub async fn serve(
     swarm: Swarm,
@@ -87,7 +113,7 @@ pub async fn serve(
     };
     // Requests in flight from peers in good standing.
     let preferred = Arc::new(AtomicUsize::new(0));
-    let mut per_peer: HashMap<PeerId, Arc<Semaphore>> = HashMap::new();
+    let mut per_peer = PerPeer::new(limits.per_peer);
     let tasks = TaskTracker::new();
     loop {
         let (peer, mut stream) = tokio::select! {
@@ -97,11 +123,7 @@ pub async fn serve(
                 None => break,
             },
         };
-        per_peer.retain(|_, s| Arc::strong_count(s) > 1 || s.available_permits() < limits.per_peer);
-        let sem = per_peer
-            .entry(peer)
-            .or_insert_with(|| Arc::new(Semaphore::new(limits.per_peer)))
-            .clone();
+        let sem = per_peer.get(peer);
         let (store, rate, telemetry) = (store.clone(), rate.clone(), telemetry.clone());
         let (proofs, preferred) = (proofs.clone(), preferred.clone());
         // Every stream gets its own task at once, so the accept queue stays short.
