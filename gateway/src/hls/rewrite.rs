@@ -26,6 +26,15 @@ pub struct References {
     pub playlists: Vec<Url>,
     /// Segments and init sections, in playlist order.
     pub segments: Vec<SegmentKey>,
+    /// A media playlist's media segments alone (no init sections), in
+    /// playlist order: what players number from 0 in VOD, and from
+    /// `media_sequence` in live playlists. `None` holds the place of a URI
+    /// the gateway does not fetch, so positions stay the players' own.
+    pub media: Vec<Option<SegmentKey>>,
+    /// A media playlist's `EXT-X-MEDIA-SEQUENCE`.
+    pub media_sequence: u64,
+    /// Whether a media playlist has `EXT-X-ENDLIST` (VOD).
+    pub ended: bool,
     /// `EXT-X-SESSION-DATA` URIs by DATA-ID.
     pub session_data: Vec<(String, Url)>,
 }
@@ -125,6 +134,8 @@ fn rewrite_media(
 ) -> Result<(), RewriteError> {
     // Where the previous range of each resource ended, for ranges with no offset.
     let mut range_end: HashMap<Url, u64> = HashMap::new();
+    refs.media_sequence = m.media_sequence;
+    refs.ended = m.end_list;
     for seg in &mut m.segments {
         if let Some(key) = &mut seg.key
             && let Some(uri) = &mut key.uri
@@ -148,6 +159,7 @@ fn rewrite_media(
         }
         let url = resolve(base, &seg.uri)?;
         if !is_fetchable(&url) {
+            refs.media.push(None);
             continue;
         }
         let range = match seg.byte_range.take() {
@@ -167,7 +179,9 @@ fn rewrite_media(
             }
         };
         seg.uri = segment_path(&url, range);
-        refs.segments.push(SegmentKey { url, range });
+        let key = SegmentKey { url, range };
+        refs.media.push(Some(key.clone()));
+        refs.segments.push(key);
     }
     Ok(())
 }
@@ -343,6 +357,30 @@ seg3.m4s?exp=99&sig=abc
         ] {
             assert!(out.contains(kept), "{kept} missing:\n{out}");
         }
+    }
+
+    #[test]
+    fn media_segments_are_listed_without_init_sections_in_player_order() {
+        let base = Url::parse("https://cdn.example/v/low/index.m3u8").unwrap();
+        let refs = references(MEDIA.as_bytes(), &base).unwrap();
+        assert_eq!(refs.media_sequence, 10);
+        assert!(refs.ended);
+        let media: Vec<_> = refs.media.iter().map(|k| k.clone().unwrap()).collect();
+        // The init section is among `segments`, never among `media`.
+        assert_eq!(refs.segments.len(), media.len() + 1);
+        assert_eq!(media[..], refs.segments[1..]);
+        let live = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:7\n\
+            #EXTINF:2,\ndata:,x\n#EXTINF:2,\nb.ts\n";
+        let refs = references(live.as_bytes(), &base).unwrap();
+        assert!(!refs.ended);
+        assert_eq!(refs.media_sequence, 7);
+        // A URI the gateway does not fetch still holds its place.
+        assert_eq!(refs.media.len(), 2);
+        assert!(refs.media[0].is_none());
+        assert_eq!(
+            refs.media[1].as_ref().unwrap().url.as_str(),
+            "https://cdn.example/v/low/b.ts"
+        );
     }
 
     #[test]
