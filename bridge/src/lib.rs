@@ -12,7 +12,10 @@
 //! - [`web`]: the web page the gateway serves at `GET /`, built into the binary.
 
 pub mod blocks_wire;
+pub mod p2pml;
 pub mod receipts_wire;
 pub mod relay;
+pub mod rtc;
+pub mod tracker;
 pub mod transport;
 pub mod web;
