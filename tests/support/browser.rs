@@ -179,6 +179,27 @@ impl Chromium {
     /// Starts Chromium on `url` and waits until `ready`, a JavaScript
     /// expression, is `true` in the page.
     async fn start(url: &str, extra: &[&str], ready: &str) -> Chromium {
+        Self::start_mdns(url, extra, ready, false).await
+    }
+
+    /// As `launch_with`; with `hide_ips_with_mdns` Chromium keeps its own
+    /// default of naming its host candidates `<uuid>.local` in SDP instead
+    /// of giving their addresses, as browsers on the Internet do.
+    pub async fn launch_with_mdns(
+        url: &str,
+        extra: &[&str],
+        ready: &str,
+        hide_ips_with_mdns: bool,
+    ) -> Chromium {
+        Self::start_mdns(url, extra, ready, hide_ips_with_mdns).await
+    }
+
+    async fn start_mdns(
+        url: &str,
+        extra: &[&str],
+        ready: &str,
+        hide_ips_with_mdns: bool,
+    ) -> Chromium {
         let profile = tempfile::Builder::new()
             .prefix("swarmseed-chromium")
             .tempdir()
@@ -193,12 +214,13 @@ impl Chromium {
                 "--disable-background-networking",
                 "--disable-component-update",
                 "--disable-sync",
-                // Real host candidates rather than mDNS names, which no one
-                // resolves here; browser-to-browser `/webrtc` needs them.
-                "--disable-features=WebRtcHideLocalIpsWithMdns",
                 "--remote-debugging-address=127.0.0.1",
                 "--remote-debugging-port=0",
             ])
+            // Real host candidates rather than mDNS names, which only
+            // another Chromium resolves (by multicast); browser-to-browser
+            // `/webrtc` needs them.
+            .args((!hide_ips_with_mdns).then_some("--disable-features=WebRtcHideLocalIpsWithMdns"))
             .args(extra)
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg(url)

@@ -7,7 +7,9 @@ pub mod daemon;
 pub mod hls;
 pub mod media;
 pub mod npm;
+pub mod p2pml;
 pub mod peer;
+pub mod rtc_page;
 pub mod store;
 
 use std::path::PathBuf;
