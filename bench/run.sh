@@ -414,6 +414,8 @@ listen = "127.0.0.1:0"
 [p2p]
 listen = []
 mdns = false
+[webtorrent]
+listen = "127.0.0.1:0"
 EOF
 log "starting swarmseed"
 "$BIN" run --config "$TMP/swarmseed.toml" 2>"$TMP/daemon.log" &

@@ -168,6 +168,8 @@ class Daemon:
             "mdns = false\n"
             f"bootstrap = {q(bootstrap)}\n"
             f"trusted_publishers = {q(trusted)}\n"
+            "[webtorrent]\n"
+            'listen = "127.0.0.1:0"\n'
         )
         self.proc: subprocess.Popen | None = None
         self.url = ""

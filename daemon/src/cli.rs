@@ -42,6 +42,13 @@ pub enum Command {
         /// Video id; by default derived from the URL.
         #[arg(long)]
         id: Option<String>,
+        /// The `swarmId` the video's p2p-media-loader pages set, if any.
+        #[arg(long)]
+        swarm_id: Option<String>,
+        /// A WebTorrent tracker (`wss://…`) the video's pages announce to;
+        /// repeat for more.
+        #[arg(long = "tracker")]
+        trackers: Vec<String>,
         /// Config file of the daemon to ask.
         #[arg(long, short)]
         config: Option<PathBuf>,
@@ -140,13 +147,22 @@ pub(crate) fn api_token(config: &Config) -> anyhow::Result<String> {
 }
 
 /// Asks the running daemon to seed `url`, then follows the job to its end.
-pub async fn seed(config: &Config, url: &str, id: Option<String>) -> anyhow::Result<String> {
+pub async fn seed(
+    config: &Config,
+    url: &str,
+    options: gateway::SeedOptions,
+) -> anyhow::Result<String> {
     let token = api_token(config)?;
     let client = reqwest::Client::new();
     let reply = client
         .post(daemon_url(config, "/api/v1/videos"))
         .bearer_auth(token.trim())
-        .json(&serde_json::json!({ "url": url, "id": id }))
+        .json(&serde_json::json!({
+            "url": url,
+            "id": options.id,
+            "swarm_id": options.swarm_id,
+            "trackers": options.trackers,
+        }))
         .send()
         .await
         .context("no daemon answers")?;

@@ -39,6 +39,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// Contribution proofs: receipts signed and received (DESIGN §5).
     pub proofs: ProofsConfig,
+    /// The browser swarms of p2p-media-loader players, and their tracker.
+    pub webtorrent: WebtorrentConfig,
     /// Videos to super-seed at start.
     pub videos: Vec<VideoConfig>,
 }
@@ -129,6 +131,31 @@ pub struct ProofsConfig {
 }
 
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebtorrentConfig {
+    /// Join the p2p-media-loader swarms of seeded and pinned videos and
+    /// serve them. Off, no UDP socket is bound and no tracker is served.
+    pub enabled: bool,
+    /// The WebRTC engine's one UDP socket, for every browser session.
+    pub listen: SocketAddr,
+    /// WebTorrent trackers (`ws://`, `wss://`) every swarm is announced to,
+    /// besides each video's own and the built-in one.
+    pub trackers: Vec<String>,
+    /// Serve a WebTorrent tracker at `/announce` on the gateway's listener;
+    /// the daemon is a member of every swarm it seeds there.
+    pub tracker: bool,
+    /// Browsers connected at once, all swarms together.
+    pub max_peers: u32,
+    /// Browsers connected at once in one swarm.
+    pub max_peers_per_swarm: u32,
+    /// STUN servers (`host:port`) asked for this node's public address, so
+    /// browsers behind other NATs can reach it. None by default.
+    pub stun_servers: Vec<String>,
+    /// Also seed to browsers the videos this node plays through its gateway.
+    pub serve_played: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VideoConfig {
     /// Master playlist URL.
@@ -136,6 +163,13 @@ pub struct VideoConfig {
     /// Video id; by default derived from the URL (DESIGN §4).
     #[serde(default)]
     pub id: Option<String>,
+    /// The `swarmId` the video's p2p-media-loader pages set, which takes
+    /// the manifest URL's place in their swarm ids.
+    #[serde(default)]
+    pub swarm_id: Option<String>,
+    /// The WebTorrent trackers the video's pages announce to.
+    #[serde(default)]
+    pub trackers: Vec<String>,
 }
 
 impl Default for Config {
@@ -146,7 +180,23 @@ impl Default for Config {
             p2p: P2pConfig::default(),
             store: StoreConfig::default(),
             proofs: ProofsConfig::default(),
+            webtorrent: WebtorrentConfig::default(),
             videos: Vec::new(),
+        }
+    }
+}
+
+impl Default for WebtorrentConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([0, 0, 0, 0], 4003)),
+            trackers: Vec::new(),
+            tracker: true,
+            max_peers: 200,
+            max_peers_per_swarm: 50,
+            stun_servers: Vec::new(),
+            serve_played: false,
         }
     }
 }
@@ -351,7 +401,38 @@ impl Config {
                 );
             }
         }
+        let w = &self.webtorrent;
+        if w.max_peers == 0 || w.max_peers_per_swarm == 0 {
+            return fail(
+                "webtorrent.max_peers",
+                "browser limits must be at least 1 (or set enabled = false)".into(),
+            );
+        }
+        for (i, t) in w.trackers.iter().enumerate() {
+            if let Err(m) = tracker_url(t) {
+                return fail(&format!("webtorrent.trackers[{i}]"), m);
+            }
+        }
+        for (i, s) in w.stun_servers.iter().enumerate() {
+            if s.rsplit_once(':')
+                .and_then(|(h, p)| (!h.is_empty()).then(|| p.parse::<u16>().ok()).flatten())
+                .is_none()
+            {
+                return fail(
+                    &format!("webtorrent.stun_servers[{i}]"),
+                    format!("{s:?} is not host:port"),
+                );
+            }
+        }
         for (i, v) in self.videos.iter().enumerate() {
+            for (j, t) in v.trackers.iter().enumerate() {
+                if let Err(m) = tracker_url(t) {
+                    return fail(&format!("videos[{i}].trackers[{j}]"), m);
+                }
+            }
+            if v.swarm_id.as_deref().is_some_and(str::is_empty) {
+                return fail(&format!("videos[{i}].swarm_id"), "must not be empty".into());
+            }
             if !matches!(v.url.scheme(), "http" | "https") {
                 return fail(
                     &format!("videos[{i}].url"),
@@ -372,6 +453,15 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+/// A WebTorrent tracker's address: a `ws:` or `wss:` URL.
+pub fn tracker_url(s: &str) -> Result<(), String> {
+    match Url::parse(s) {
+        Ok(u) if matches!(u.scheme(), "ws" | "wss") && u.host().is_some() => Ok(()),
+        Ok(_) => Err(format!("{s:?} is not a ws:// or wss:// URL")),
+        Err(e) => Err(format!("{s:?}: {e}")),
     }
 }
 
@@ -412,6 +502,20 @@ mod tests {
                 "p2p.bootstrap[0]",
             ),
             ("[[videos]]\nurl = \"file:///etc/passwd\"", "videos[0].url"),
+            (
+                "[webtorrent]\ntrackers = [\"http://tracker.example\"]",
+                "webtorrent.trackers[0]",
+            ),
+            (
+                "[webtorrent]\nstun_servers = [\"stun\"]",
+                "webtorrent.stun_servers[0]",
+            ),
+            ("[webtorrent]\nlisten = \"nowhere\"", "webtorrent.listen"),
+            ("[webtorrent]\nmax_peers = 0", "webtorrent.max_peers"),
+            (
+                "[[videos]]\nurl = \"http://o/m.m3u8\"\ntrackers = [\"udp://t:1\"]",
+                "videos[0].trackers[0]",
+            ),
         ];
         for (text, key) in cases {
             let (k, m) = Config::parse(text).unwrap_err();

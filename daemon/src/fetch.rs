@@ -44,6 +44,9 @@ pub struct P2p {
     /// Segments to prefetch from peers after the one served.
     pub prefetch: usize,
     pub holdings: Arc<crate::holdings::Holdings>,
+    /// Told of every video played here (its id and master URL), for the
+    /// browser swarms' `serve_played`.
+    pub played: Option<tokio::sync::mpsc::UnboundedSender<(String, url::Url)>>,
 }
 
 type SharedFetch = Shared<BoxFuture<'static, Result<Segment, SourceError>>>;

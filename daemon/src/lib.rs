@@ -1,6 +1,7 @@
 //! The swarmseed daemon as a library: the binary in `main.rs` and the tests
 //! drive it through [`run::run`] and the CLI commands.
 
+pub mod browsers;
 pub mod cdn;
 pub mod cidmap;
 pub mod cli;

@@ -42,11 +42,20 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Seed { url, id, config } => {
-            println!(
-                "{}",
-                cli::seed(&cli::load_config(config.as_deref())?, &url, id).await?
-            );
+        Command::Seed {
+            url,
+            id,
+            swarm_id,
+            trackers,
+            config,
+        } => {
+            let options = gateway::SeedOptions {
+                id,
+                swarm_id,
+                trackers,
+            };
+            let config = cli::load_config(config.as_deref())?;
+            println!("{}", cli::seed(&config, &url, options).await?);
             Ok(())
         }
         Command::Cidmap { url, out } => {

@@ -113,6 +113,9 @@ impl Inner {
         match kind(&playlist.body) {
             Kind::Master => {
                 let video = crate::video::video_id(url);
+                if let Some(played) = &p2p.played {
+                    let _ = played.send((video.clone(), url.clone()));
+                }
                 p2p.holdings.master(&video, url, &refs.playlists);
                 if p2p.rooms.touch(&video).await {
                     self.origin_map(&playlist, &video).await;
@@ -123,6 +126,9 @@ impl Inner {
             _ => {
                 if !p2p.holdings.knows_playlist(url) {
                     let video = crate::video::video_id(url);
+                    if let Some(played) = &p2p.played {
+                        let _ = played.send((video.clone(), url.clone()));
+                    }
                     p2p.holdings.master(&video, url, std::slice::from_ref(url));
                     if p2p.rooms.touch(&video).await {
                         p2p.rooms.wait_for_map(&video, p2p.timeout).await;

@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bridge::relay::RelayLimits;
-use gateway::{GatewayState, Telemetry, WebAssets};
+use gateway::{GatewayState, SeedOptions, Telemetry, WebAssets};
 use libp2p::PeerId;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::browsers::Browsers;
 use crate::cdn::Cdn;
 use crate::config::Config;
 use crate::fetch::{Fetcher, Limits, P2p};
@@ -116,7 +117,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         swarm.clone(),
         store.clone(),
         telemetry.clone(),
-        upload,
+        upload.clone(),
         shutdown.clone(),
     ));
     let receipt_server = tokio::spawn(receipts::serve(
@@ -162,12 +163,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         segment_bytes: g.max_segment_bytes.as_u64(),
         playlist_bytes: g.max_playlist_bytes.as_u64(),
     };
+    let w = &config.webtorrent;
+    let (played_tx, played_rx) = mpsc::unbounded_channel();
     let p2p = P2p {
         peers,
         rooms: rooms.clone(),
         timeout: Duration::from_millis(g.p2p_timeout_ms),
         prefetch: g.prefetch_segments as usize,
         holdings,
+        played: (w.enabled && w.serve_played).then_some(played_tx),
     };
     let fetcher = Fetcher::new(
         store.clone(),
@@ -177,19 +181,38 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         trust,
         Some(p2p),
     );
+    let browsers = match w.enabled {
+        true => Some(
+            Browsers::start(
+                w,
+                fetcher.clone(),
+                store.clone(),
+                telemetry.clone(),
+                upload,
+                shutdown.clone(),
+            )
+            .await?,
+        ),
+        false => None,
+    };
     let seeder = Arc::new(Seeder::new(
         fetcher.clone(),
         store.clone(),
         rooms.clone(),
         key,
         p.seed_concurrency as usize,
+        browsers.as_ref().map(|b| b.browsers.clone()),
     ));
+    let played_task = browsers
+        .as_ref()
+        .map(|b| tokio::spawn(b.browsers.clone().serve_played(played_rx)));
     let service = Arc::new(Service {
         fetcher: fetcher.clone(),
         seeder: seeder.clone(),
         rooms,
         swarm,
         proofs,
+        browsers: browsers.as_ref().map(|b| b.browsers.clone()),
     });
 
     let listener = TcpListener::bind(g.listen)
@@ -198,7 +221,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let addr = listener.local_addr()?;
     let addr_file = data_dir.join(GATEWAY_ADDR_FILE);
     write_atomically(&addr_file, addr.to_string().as_bytes())?;
-    let app = gateway::router(GatewayState {
+    let mut app = gateway::router(GatewayState {
         source: service,
         telemetry,
         shutdown: shutdown.clone(),
@@ -209,14 +232,30 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 .map(|f| (f.name, f.content_type, f.bytes)),
         ))),
     });
-    let server =
-        axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    if let Some(tracker) = browsers.as_ref().and_then(|b| b.tracker.clone()) {
+        app = app.merge(bridge::tracker::router(tracker));
+    }
+    // The tracker bounds sockets per address.
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let mut server = tokio::spawn(server.into_future());
     info!(%addr, "gateway listening");
     let configured: Vec<_> = config
         .videos
         .iter()
-        .map(|v| (v.url.clone(), v.id.clone()))
+        .map(|v| {
+            (
+                v.url.clone(),
+                SeedOptions {
+                    id: v.id.clone(),
+                    swarm_id: v.swarm_id.clone(),
+                    trackers: v.trackers.clone(),
+                },
+            )
+        })
         .collect();
     seeder.restore(&configured).await;
     notify::ready();
@@ -251,6 +290,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             .is_err()
     {
         warn!("receipts still waiting were not all sent");
+    }
+    if let Some(b) = browsers {
+        let _ = tokio::time::timeout(DRAIN, b.engine).await;
+    }
+    if let Some(t) = played_task {
+        t.abort();
     }
     swarm_stop.cancel();
     for task in [

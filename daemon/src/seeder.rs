@@ -7,12 +7,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
-use gateway::{PinStatus, SegmentSource, VideoStatus};
+use gateway::{PinStatus, SeedOptions, SegmentSource, VideoStatus};
 use libp2p::identity::Keypair;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 use url::Url;
 
+use crate::browsers::Browsers;
 use crate::cidmap::{CidMap, Entry, Rendition};
 use crate::fetch::Fetcher;
 use crate::rooms::Rooms;
@@ -27,6 +28,43 @@ pub struct Seeder {
     concurrency: usize,
     status: Mutex<HashMap<String, VideoStatus>>,
     jobs: Mutex<HashMap<String, JoinHandle<()>>>,
+    /// Seeds every video to p2p-media-loader browsers too.
+    browsers: Option<Arc<Browsers>>,
+}
+
+/// What the store keeps of a seeded video: its URL alone (as stores
+/// written before swarm options existed hold it), or JSON with options.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Record {
+    url: String,
+    #[serde(flatten)]
+    options: SeedOptions,
+}
+
+impl Record {
+    fn encode(url: &Url, options: &SeedOptions) -> String {
+        if options.swarm_id.is_none() && options.trackers.is_empty() {
+            return url.to_string();
+        }
+        let options = SeedOptions {
+            id: None,
+            ..options.clone()
+        };
+        serde_json::to_string(&Record {
+            url: url.to_string(),
+            options,
+        })
+        .unwrap_or_else(|_| url.to_string())
+    }
+
+    fn decode(stored: &str) -> Option<(Url, SeedOptions)> {
+        if stored.starts_with('{') {
+            let r: Record = serde_json::from_str(stored).ok()?;
+            Some((Url::parse(&r.url).ok()?, r.options))
+        } else {
+            Some((Url::parse(stored).ok()?, SeedOptions::default()))
+        }
+    }
 }
 
 impl Seeder {
@@ -36,6 +74,7 @@ impl Seeder {
         rooms: Arc<Rooms>,
         key: Keypair,
         concurrency: usize,
+        browsers: Option<Arc<Browsers>>,
     ) -> Self {
         Self {
             fetcher,
@@ -45,24 +84,31 @@ impl Seeder {
             concurrency: concurrency.max(1),
             status: Mutex::default(),
             jobs: Mutex::default(),
+            browsers,
         }
     }
 
     /// Seeds again what was seeded before the restart, and the configured videos.
-    pub async fn restore(self: &Arc<Self>, configured: &[(Url, Option<String>)]) {
-        let mut wanted: Vec<(Url, Option<String>)> = configured.to_vec();
+    pub async fn restore(self: &Arc<Self>, configured: &[(Url, SeedOptions)]) {
+        let mut wanted: Vec<(Url, SeedOptions)> = configured.to_vec();
         match self.store.videos().await {
             Ok(stored) => {
-                for (id, url) in stored {
-                    if let Ok(url) = Url::parse(&url) {
-                        wanted.push((url, Some(id)));
+                for (id, record) in stored {
+                    if let Some((url, options)) = Record::decode(&record) {
+                        wanted.push((
+                            url,
+                            SeedOptions {
+                                id: Some(id),
+                                ..options
+                            },
+                        ));
                     }
                 }
             }
             Err(e) => warn!(error = %e, "cannot list seeded videos"),
         }
-        for (url, id) in wanted {
-            if let Err(e) = self.seed(url.clone(), id).await {
+        for (url, options) in wanted {
+            if let Err(e) = self.seed(url.clone(), options).await {
                 warn!(%url, error = %e, "cannot seed");
             }
         }
@@ -72,9 +118,9 @@ impl Seeder {
     pub async fn seed(
         self: &Arc<Self>,
         url: Url,
-        id: Option<String>,
+        options: SeedOptions,
     ) -> Result<VideoStatus, String> {
-        let id = id.unwrap_or_else(|| video_id(&url));
+        let id = options.id.clone().unwrap_or_else(|| video_id(&url));
         if !valid_id(&id) {
             return Err("video id must be 1 to 128 of [A-Za-z0-9_-]".into());
         }
@@ -87,9 +133,12 @@ impl Seeder {
             }
         }
         self.store
-            .put_video(id.clone(), url.to_string())
+            .put_video(id.clone(), Record::encode(&url, &options))
             .await
             .map_err(|e| e.to_string())?;
+        if let Some(b) = &self.browsers {
+            b.seed(&id, &url, &options);
+        }
         let status = VideoStatus {
             id: id.clone(),
             url: url.to_string(),
@@ -154,8 +203,12 @@ impl Seeder {
     }
 
     /// Pins and seeds a video.
-    pub async fn pin(self: &Arc<Self>, url: Url, id: Option<String>) -> Result<PinStatus, String> {
-        let v = self.seed(url, id).await?;
+    pub async fn pin(
+        self: &Arc<Self>,
+        url: Url,
+        options: SeedOptions,
+    ) -> Result<PinStatus, String> {
+        let v = self.seed(url, options).await?;
         Ok(PinStatus {
             id: v.id,
             url: v.url,
@@ -175,6 +228,9 @@ impl Seeder {
             .remove(id)
         {
             job.abort();
+        }
+        if let Some(b) = &self.browsers {
+            b.stop(id);
         }
         let had_job = self
             .status
@@ -197,7 +253,8 @@ impl Seeder {
     pub async fn pins(&self) -> Result<Vec<PinStatus>, String> {
         let stored = self.store.videos().await.map_err(|e| e.to_string())?;
         let mut out = Vec::with_capacity(stored.len());
-        for (id, url) in stored {
+        for (id, record) in stored {
+            let url = Record::decode(&record).map_or(record, |(u, _)| u.to_string());
             let usage = self
                 .store
                 .pin_usage(id.clone())

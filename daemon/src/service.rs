@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use gateway::{
-    ApiError, NodeApi, NodeInfo, PinStatus, Playlist, ProofsApi, Segment, SegmentKey,
+    ApiError, NodeApi, NodeInfo, PinStatus, Playlist, ProofsApi, SeedOptions, Segment, SegmentKey,
     SegmentSource, SourceError, StoreUsage, VideoStatus,
 };
 use serde::Serialize;
@@ -25,6 +25,7 @@ pub struct Service {
     pub rooms: Arc<Rooms>,
     pub swarm: Swarm,
     pub proofs: Arc<Proofs>,
+    pub browsers: Option<Arc<crate::browsers::Browsers>>,
 }
 
 impl SegmentSource for Service {
@@ -60,6 +61,7 @@ impl NodeApi for Service {
                 .map(|a| a.to_string())
                 .collect(),
             addrs: addrs.iter().map(|a| a.to_string()).collect(),
+            webtorrent_peer_id: self.browsers.as_ref().map(|b| b.peer_id()),
         })
     }
 
@@ -67,8 +69,8 @@ impl NodeApi for Service {
         self.seeder.videos()
     }
 
-    async fn seed(&self, url: Url, id: Option<String>) -> Result<VideoStatus, String> {
-        self.seeder.seed(url, id).await
+    async fn seed(&self, url: Url, options: SeedOptions) -> Result<VideoStatus, String> {
+        self.seeder.seed(url, options).await
     }
 
     async fn cidmap(&self, id: &str) -> Option<Bytes> {
@@ -82,8 +84,8 @@ impl NodeApi for Service {
         })
     }
 
-    async fn pin(&self, url: Url, id: Option<String>) -> Result<PinStatus, String> {
-        self.seeder.pin(url, id).await
+    async fn pin(&self, url: Url, options: SeedOptions) -> Result<PinStatus, String> {
+        self.seeder.pin(url, options).await
     }
 
     async fn unpin(&self, id: &str) -> Result<bool, String> {

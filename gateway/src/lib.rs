@@ -28,13 +28,13 @@ use tokio_util::sync::CancellationToken;
 pub use error::ApiError;
 pub use hls::paths::{ipfs_cid, playlist_path, segment_path};
 pub use hls::rewrite::{References, RewriteError, references, rewrite_playlist};
-pub use node::{NodeApi, NodeInfo, SeedRequest, VideoStatus};
+pub use node::{NodeApi, NodeInfo, SeedOptions, SeedRequest, VideoStatus};
 pub use pins::PinStatus;
 pub use proofs::ProofsApi;
 pub use source::{
     ByteRange, Origin, Playlist, Segment, SegmentKey, SegmentSource, SourceError, StoreUsage,
 };
-pub use telemetry::{Counters, Event, Stats, Telemetry};
+pub use telemetry::{Counters, Event, Stats, Telemetry, Upload};
 pub use web::{CONTENT_SECURITY_POLICY, WebAsset, WebAssets};
 
 /// API request bodies are small JSON documents; anything larger is refused.

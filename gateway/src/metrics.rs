@@ -47,6 +47,33 @@ pub async fn metrics<S: SegmentSource>(State(state): State<GatewayState<S>>) -> 
         "Bytes uploaded to peers.",
         s.bytes_uploaded as f64,
     );
+    let _ = writeln!(
+        out,
+        "# HELP swarmseed_bytes_uploaded_by_protocol_total Bytes uploaded, by protocol: \
+         blocks (daemons, js-libp2p browsers), bitswap (IPFS peers), p2pml (p2p-media-loader browsers).\n\
+         # TYPE swarmseed_bytes_uploaded_by_protocol_total counter"
+    );
+    for (protocol, n) in [
+        ("blocks", s.bytes_uploaded_blocks),
+        ("bitswap", s.bytes_uploaded_bitswap),
+        ("p2pml", s.bytes_uploaded_p2pml),
+    ] {
+        let _ = writeln!(
+            out,
+            "swarmseed_bytes_uploaded_by_protocol_total{{protocol=\"{protocol}\"}} {n}"
+        );
+    }
+    let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
+        let _ = writeln!(out, "# HELP swarmseed_{name} {help}");
+        let _ = writeln!(out, "# TYPE swarmseed_{name} {kind}");
+        let _ = writeln!(out, "swarmseed_{name} {value}");
+    };
+    metric(
+        "browsers_connected",
+        "gauge",
+        "p2p-media-loader browsers connected now.",
+        s.browsers_connected as f64,
+    );
     metric(
         "receipts_accepted_total",
         "counter",

@@ -26,6 +26,10 @@ pub struct NodeInfo {
     /// concrete IP, with `/p2p/<peer id>`.
     #[serde(default)]
     pub browser_addrs: Vec<String>,
+    /// The node's peer id in p2p-media-loader swarms (WebTorrent trackers),
+    /// when it seeds them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webtorrent_peer_id: Option<String>,
 }
 
 /// One seeded video in `GET /api/v1/videos`.
@@ -47,7 +51,33 @@ pub struct SeedRequest {
     pub url: String,
     #[serde(default)]
     pub id: Option<String>,
+    /// The `swarmId` the video's p2p-media-loader pages set.
+    #[serde(default)]
+    pub swarm_id: Option<String>,
+    /// The WebTorrent trackers (`ws://`, `wss://`) the video's pages use.
+    #[serde(default)]
+    pub trackers: Vec<String>,
 }
+
+/// How a video is seeded, besides its URL.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedOptions {
+    /// The video's id; by default derived from its URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Takes the manifest URL's place in p2p-media-loader swarm ids, as a
+    /// page's `swarmId` does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swarm_id: Option<String>,
+    /// The video's own WebTorrent trackers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trackers: Vec<String>,
+}
+
+/// The longest `swarm_id` accepted; pages use a URL or a short name.
+const MAX_SWARM_ID: usize = 2048;
+/// The most trackers one video may name.
+const MAX_TRACKERS: usize = 16;
 
 /// What the daemon offers beyond bytes. The defaults describe a node with no swarm.
 pub trait NodeApi: Send + Sync + 'static {
@@ -61,9 +91,9 @@ pub trait NodeApi: Send + Sync + 'static {
     fn seed(
         &self,
         url: Url,
-        id: Option<String>,
+        options: SeedOptions,
     ) -> impl Future<Output = Result<VideoStatus, String>> + Send {
-        let _ = (url, id);
+        let _ = (url, options);
         async { Err("this node does not seed".to_owned()) }
     }
     /// The video's CID map as JSON, if this node has one.
@@ -79,9 +109,9 @@ pub trait NodeApi: Send + Sync + 'static {
     fn pin(
         &self,
         url: Url,
-        id: Option<String>,
+        options: SeedOptions,
     ) -> impl Future<Output = Result<crate::PinStatus, String>> + Send {
-        let _ = (url, id);
+        let _ = (url, options);
         async { Err("this node does not pin".to_owned()) }
     }
     /// Unpins a video; `Ok(false)` if no such pin.
@@ -107,16 +137,51 @@ pub(crate) fn authorize<S>(state: &GatewayState<S>, headers: &HeaderMap) -> Resu
 }
 
 /// The authorized body of `POST /api/v1/videos` and `/api/v1/pins`:
-/// `{"url": …, "id"?: …}`, with the URL checked as any upstream is.
+/// `{"url": …, "id"?: …, "swarm_id"?: …, "trackers"?: […]}`, with the URL
+/// checked as any upstream is.
 pub(crate) fn authorized_video<S>(
     state: &GatewayState<S>,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(Url, Option<String>), ApiError> {
+) -> Result<(Url, SeedOptions), ApiError> {
     authorize(state, headers)?;
-    let req: SeedRequest = serde_json::from_slice(body)
-        .map_err(|e| ApiError::BadRequest(format!("expected {{\"url\": …, \"id\"?: …}}: {e}")))?;
-    Ok((parse_upstream(&req.url)?, req.id))
+    let req: SeedRequest = serde_json::from_slice(body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "expected {{\"url\": …, \"id\"?: …, \"swarm_id\"?: …, \"trackers\"?: […]}}: {e}"
+        ))
+    })?;
+    if req
+        .swarm_id
+        .as_ref()
+        .is_some_and(|s| s.is_empty() || s.len() > MAX_SWARM_ID)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "swarm_id must be 1 to {MAX_SWARM_ID} bytes"
+        )));
+    }
+    if req.trackers.len() > MAX_TRACKERS {
+        return Err(ApiError::BadRequest(format!(
+            "at most {MAX_TRACKERS} trackers"
+        )));
+    }
+    for t in &req.trackers {
+        match Url::parse(t) {
+            Ok(u) if matches!(u.scheme(), "ws" | "wss") && u.host().is_some() => {}
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "tracker {t:?} is not a ws:// or wss:// URL"
+                )));
+            }
+        }
+    }
+    Ok((
+        parse_upstream(&req.url)?,
+        SeedOptions {
+            id: req.id,
+            swarm_id: req.swarm_id,
+            trackers: req.trackers,
+        },
+    ))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -145,10 +210,10 @@ pub async fn seed<S: SegmentSource + NodeApi>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (url, id) = authorized_video(&state, &headers, &body)?;
+    let (url, options) = authorized_video(&state, &headers, &body)?;
     let status = state
         .source
-        .seed(url, id)
+        .seed(url, options)
         .await
         .map_err(ApiError::BadRequest)?;
     Ok((StatusCode::ACCEPTED, Json(status)).into_response())

@@ -38,10 +38,10 @@ pub async fn add<S: SegmentSource + NodeApi>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (url, id) = authorized_video(&state, &headers, &body)?;
+    let (url, options) = authorized_video(&state, &headers, &body)?;
     let pin = state
         .source
-        .pin(url, id)
+        .pin(url, options)
         .await
         .map_err(ApiError::BadRequest)?;
     Ok((StatusCode::ACCEPTED, Json(pin)).into_response())

@@ -23,11 +23,41 @@ pub struct Counters {
     pub bytes_receipted: AtomicU64,
     /// Peers now served last because they owe receipts (a gauge).
     pub peers_deprioritized: AtomicU64,
+    /// Of `bytes_uploaded`: blocks over `/swarmseed/blocks/1.0.0`, to
+    /// daemons and js-libp2p browsers.
+    pub bytes_uploaded_blocks: AtomicU64,
+    /// Of `bytes_uploaded`: blocks over Bitswap, to IPFS peers.
+    pub bytes_uploaded_bitswap: AtomicU64,
+    /// Of `bytes_uploaded`: segments to p2p-media-loader browsers.
+    pub bytes_uploaded_p2pml: AtomicU64,
+    /// p2p-media-loader browsers connected now (a gauge).
+    pub browsers_connected: AtomicU64,
+}
+
+/// The protocols bytes are uploaded over, each with its own counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Upload {
+    Blocks,
+    Bitswap,
+    P2pml,
 }
 
 impl Counters {
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts `n` uploaded bytes in the total and in their protocol's counter.
+    pub fn uploaded(&self, protocol: Upload, n: u64) {
+        Self::add(&self.bytes_uploaded, n);
+        Self::add(
+            match protocol {
+                Upload::Blocks => &self.bytes_uploaded_blocks,
+                Upload::Bitswap => &self.bytes_uploaded_bitswap,
+                Upload::P2pml => &self.bytes_uploaded_p2pml,
+            },
+            n,
+        );
     }
 }
 
@@ -53,6 +83,14 @@ pub struct Stats {
     pub peers_deprioritized: u64,
     /// Segment writes refused because the store's disk is full.
     pub store_full_errors: u64,
+    /// Of `bytes_uploaded`: to daemons and js-libp2p browsers, by the block protocol.
+    pub bytes_uploaded_blocks: u64,
+    /// Of `bytes_uploaded`: to IPFS peers, by Bitswap.
+    pub bytes_uploaded_bitswap: u64,
+    /// Of `bytes_uploaded`: to p2p-media-loader browsers.
+    pub bytes_uploaded_p2pml: u64,
+    /// p2p-media-loader browsers connected now.
+    pub browsers_connected: u64,
 }
 
 /// Server-sent events of `GET /api/v1/events`.
@@ -71,6 +109,19 @@ pub enum Event {
     PeerDisconnected {
         peer: String,
     },
+    /// A p2p-media-loader browser's data channel opened.
+    BrowserConnected {
+        peer: String,
+        swarm: String,
+        remote: String,
+    },
+    /// A p2p-media-loader browser left; `bytes` were sent to it.
+    BrowserDisconnected {
+        peer: String,
+        swarm: String,
+        bytes: u64,
+        reason: &'static str,
+    },
 }
 
 impl Event {
@@ -79,6 +130,8 @@ impl Event {
             Event::FallbackCdn { .. } => "fallback-cdn",
             Event::PeerConnected { .. } => "peer-connected",
             Event::PeerDisconnected { .. } => "peer-disconnected",
+            Event::BrowserConnected { .. } => "browser-connected",
+            Event::BrowserDisconnected { .. } => "browser-disconnected",
         }
     }
 }
@@ -136,6 +189,10 @@ impl Telemetry {
             bytes_receipted: c.bytes_receipted.load(Ordering::Relaxed),
             peers_deprioritized: c.peers_deprioritized.load(Ordering::Relaxed),
             store_full_errors: usage.full_errors,
+            bytes_uploaded_blocks: c.bytes_uploaded_blocks.load(Ordering::Relaxed),
+            bytes_uploaded_bitswap: c.bytes_uploaded_bitswap.load(Ordering::Relaxed),
+            bytes_uploaded_p2pml: c.bytes_uploaded_p2pml.load(Ordering::Relaxed),
+            browsers_connected: c.browsers_connected.load(Ordering::Relaxed),
         }
     }
 }

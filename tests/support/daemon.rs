@@ -7,6 +7,10 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_swarmseed");
 
+/// Test daemons bind the WebRTC engine's socket on loopback, port 0, so
+/// many run at once.
+pub const WEBTORRENT_ON_LOOPBACK: &str = "[webtorrent]\nlisten = \"127.0.0.1:0\"\n";
+
 pub struct Daemon {
     child: Child,
     pub home: PathBuf,
@@ -44,8 +48,9 @@ impl Daemon {
         std::fs::write(
             &config,
             format!(
-                "data_dir = {data:?}\n[gateway]\nlisten = \"127.0.0.1:0\"\n{gateway_extra}\n[p2p]\nmdns = false\n{p2p}",
-                data = home.join("data")
+                "data_dir = {data:?}\n[gateway]\nlisten = \"127.0.0.1:0\"\n{gateway_extra}\n[p2p]\nmdns = false\n{p2p}\n{webtorrent}",
+                data = home.join("data"),
+                webtorrent = if p2p.contains("[webtorrent]") { "" } else { WEBTORRENT_ON_LOOPBACK },
             ),
         )
         .unwrap();
@@ -80,7 +85,7 @@ impl Daemon {
         std::fs::write(
             &config,
             format!(
-                "data_dir = {data:?}\n[gateway]\nlisten = \"127.0.0.1:0\"\n[p2p]\nmdns = false\nlisten = []\n[store]\n{store}\n",
+                "data_dir = {data:?}\n[gateway]\nlisten = \"127.0.0.1:0\"\n[p2p]\nmdns = false\nlisten = []\n[store]\n{store}\n{WEBTORRENT_ON_LOOPBACK}",
                 data = home.join("data")
             ),
         )

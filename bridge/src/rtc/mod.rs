@@ -55,7 +55,7 @@ impl Default for EngineConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 4003)),
             stun_servers: Vec::new(),
             max_sessions: 256,
-            send_queue: 1 << 20,
+            send_queue: 256 << 10,
             sctp_buffered: 512 << 10,
             connect_timeout: Duration::from_secs(30),
             max_message: 256 * 1024,

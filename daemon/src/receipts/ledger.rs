@@ -28,6 +28,10 @@ struct PeerAccount {
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct PeerLedger {
     pub peer: String,
+    /// `libp2p` for a peer that can sign receipts; `bitswap` and `p2pml`
+    /// for the lines that sum what IPFS peers and p2p-media-loader
+    /// browsers took, which no receipt covers.
+    pub kind: &'static str,
     pub bytes_sent: u64,
     pub bytes_receipted: u64,
     pub bytes_unreceipted: u64,
@@ -117,6 +121,7 @@ impl Ledger {
             .iter()
             .map(|(p, a)| PeerLedger {
                 peer: p.to_string(),
+                kind: "libp2p",
                 bytes_sent: a.sent,
                 bytes_receipted: a.receipted,
                 bytes_unreceipted: a.unreceipted,
@@ -127,6 +132,21 @@ impl Ledger {
             .collect();
         out.sort_by_key(|l| std::cmp::Reverse(l.bytes_sent));
         out
+    }
+
+    /// A line for bytes that peers of a protocol without receipts took,
+    /// all of them together: shown unreceipted, never deprioritized.
+    pub fn unreceipted_line(peer: &str, kind: &'static str, bytes: u64) -> PeerLedger {
+        PeerLedger {
+            peer: peer.to_owned(),
+            kind,
+            bytes_sent: bytes,
+            bytes_receipted: 0,
+            bytes_unreceipted: bytes,
+            receipts: 0,
+            receipts_refused: 0,
+            deprioritized: false,
+        }
     }
 }
 

@@ -123,8 +123,26 @@ impl Proofs {
         self.ledger().deprioritized(peer)
     }
 
+    /// The ledger: every libp2p peer, then one line each for what IPFS
+    /// peers (Bitswap) and p2p-media-loader browsers took, which they sign
+    /// no receipts for.
     pub fn peers(&self) -> Vec<PeerLedger> {
-        self.ledger().report()
+        let mut out = self.ledger().report();
+        let c = &self.telemetry.counters;
+        for (peer, kind, counter) in [
+            ("ipfs peers (Bitswap)", "bitswap", &c.bytes_uploaded_bitswap),
+            (
+                "p2p-media-loader browsers",
+                "p2pml",
+                &c.bytes_uploaded_p2pml,
+            ),
+        ] {
+            let bytes = counter.load(std::sync::atomic::Ordering::Relaxed);
+            if bytes > 0 {
+                out.push(Ledger::unreceipted_line(peer, kind, bytes));
+            }
+        }
+        out
     }
 
     async fn blocking<T: Send + 'static>(

@@ -158,6 +158,22 @@ impl Store {
         self.blocking(move |inner| inner.read_segment(&key)).await
     }
 
+    /// Which of `keys` the index names a segment for: one lookup each, no
+    /// block read (reading the segment checks its blocks).
+    pub async fn has_segments(&self, keys: Vec<String>) -> Result<Vec<bool>, StoreError> {
+        if keys.iter().all(|k| self.inner.hot.contains_key(k.as_str())) {
+            return Ok(vec![true; keys.len()]);
+        }
+        self.blocking(move |inner| {
+            keys.iter()
+                .map(
+                    |k| Ok(inner.hot.contains_key(k.as_str()) || inner.index.segment(k)?.is_some()),
+                )
+                .collect()
+        })
+        .await
+    }
+
     /// Stores a segment under `key`, given its DAG from `unixfs::import`.
     pub async fn put_imported(
         &self,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use cid::Cid;
 use futures::{AsyncWriteExt, StreamExt};
-use gateway::{Counters, Telemetry};
+use gateway::{Telemetry, Upload};
 use libp2p::{PeerId, Stream, StreamProtocol};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -125,7 +125,9 @@ impl Server {
                         }
                         self.rate.acquire(data.len()).await;
                         block_bytes += data.len();
-                        Counters::add(&self.telemetry.counters.bytes_uploaded, data.len() as u64);
+                        self.telemetry
+                            .counters
+                            .uploaded(Upload::Bitswap, data.len() as u64);
                         debug!(%peer, cid = %cid, bytes = data.len(), "bitswap: served block");
                         answer.payload.push(pb::Block {
                             prefix: pb::prefix(&cid),

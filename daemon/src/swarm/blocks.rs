@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use cid::Cid;
 use futures::{AsyncWriteExt, StreamExt};
-use gateway::{Counters, Telemetry};
+use gateway::{Telemetry, Upload};
 use libp2p::PeerId;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -222,7 +222,9 @@ async fn answer(
         Ok(Some(block)) => {
             rate.acquire(block.len()).await;
             wire::write_response(stream, Status::Ok, proofs.epoch(), &block).await?;
-            Counters::add(&telemetry.counters.bytes_uploaded, block.len() as u64);
+            telemetry
+                .counters
+                .uploaded(Upload::Blocks, block.len() as u64);
             proofs.sent(peer, cid.to_string(), block.len() as u64);
             Ok(block.len())
         }

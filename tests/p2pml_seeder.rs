@@ -1,0 +1,213 @@
+//! The daemon as the always-there peer of unmodified p2p-media-loader
+//! players: stock hls.js with p2p-media-loader from npm, in headless
+//! Chromium, play a video the daemon seeds, taking their segments from
+//! it over WebRTC data channels, through the npm `bittorrent-tracker` or
+//! the daemon's own tracker at `/announce`. The CDN's own counts show
+//! what the pages did not take from the daemon.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::cdn::TestCdn;
+use support::daemon::Daemon;
+use support::p2pml::{NodeTracker, PageServer, Player, PlayerConfig, PlayerState, Version};
+use support::{TEST_TIMEOUT, p2pml};
+
+/// Past p2p-media-loader's 15 s high-demand window, so that with default
+/// settings some of it is P2P's to take.
+const VIDEO_SECONDS: u32 = 40;
+
+/// Each test runs browsers and a daemon; one at a time keeps the two
+/// cores free enough for playback.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A daemon that seeds browser swarms: its engine on loopback, announcing
+/// to `trackers`, and its own tracker on or off.
+async fn seeder(home: &Path, trackers: &[String], own_tracker: bool) -> Daemon {
+    let trackers: Vec<String> = trackers.iter().map(|t| format!("{t:?}")).collect();
+    let p2p = format!(
+        "listen = []\n[webtorrent]\nlisten = \"127.0.0.1:0\"\ntrackers = [{}]\ntracker = {own_tracker}\n",
+        trackers.join(", ")
+    );
+    Daemon::start_full(home, "", &p2p, &[]).await
+}
+
+/// The daemon's peer id in browser swarms.
+async fn daemon_peer_id(daemon: &Daemon) -> String {
+    daemon.get_json("/api/v1/node").await["webtorrent_peer_id"]
+        .as_str()
+        .expect("the node names its webtorrent peer id")
+        .to_owned()
+}
+
+/// Waits until the page has loaded `n` distinct segments and played past
+/// `played` seconds, failing on any fatal player error.
+async fn play(player: &mut Player, n: usize, played: f64) -> PlayerState {
+    player
+        .wait_until("playback", Duration::from_secs(90), |s| {
+            assert!(s.fatal_errors().is_empty(), "player failed: {}", s.raw);
+            let distinct: BTreeSet<(String, Option<u64>)> = s
+                .segments
+                .iter()
+                .map(|x| (x.url.clone(), x.byte_range.map(|r| r.start)))
+                .collect();
+            distinct.len() >= n && s.current_time > played
+        })
+        .await
+}
+
+fn segments_in(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("index.m3u8"))
+        .unwrap()
+        .matches("#EXTINF")
+        .count()
+}
+
+/// Every segment the page loaded came from the daemon.
+fn all_from(s: &PlayerState, daemon: &str) {
+    assert!(!s.segments.is_empty());
+    for seg in &s.segments {
+        assert_eq!(seg.source, "p2p", "{seg:?} not from a peer\n{}", s.raw);
+        assert_eq!(seg.peer_id.as_deref(), Some(daemon), "{seg:?}\n{}", s.raw);
+    }
+    assert_eq!(s.bytes_from_http, 0, "{}", s.raw);
+}
+
+async fn stats(daemon: &Daemon) -> Value {
+    daemon.stats().await
+}
+
+/// With `simultaneousHttpDownloads: 0` every segment must come from a
+/// peer, and the daemon is the only one: playback passes 20 s, every
+/// segment is the daemon's, and the CDN sends the page no segment byte.
+async fn plays_from_the_daemon(version: Version, own_tracker: bool) {
+    let _one = ONE_AT_A_TIME.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let origin = work.path().join("origin");
+        p2pml::make_ts_video(&origin.join("long"), VIDEO_SECONDS);
+        let cdn = TestCdn::start(&origin).await;
+        let npm_tracker = if own_tracker {
+            None
+        } else {
+            Some(NodeTracker::start(Duration::from_secs(10)).await)
+        };
+        let external: Vec<String> = npm_tracker.iter().map(|t| t.ws_url()).collect();
+        let daemon = seeder(&work.path().join("seeder"), &external, own_tracker).await;
+        let master = cdn.url("long/master.m3u8");
+        daemon.seed(&master).await;
+        let seeded_bytes = cdn.media_bytes_sent();
+        let me = daemon_peer_id(&daemon).await;
+
+        let tracker_url = match &npm_tracker {
+            Some(t) => t.ws_url(),
+            None => format!("ws://{}/announce", daemon.addr),
+        };
+        let page = PageServer::start().await;
+        let mut config = PlayerConfig::new(version, &master, &tracker_url);
+        config.simultaneous_http_downloads = Some(0);
+        let mut player = Player::open(&page, &config).await;
+        let s = play(&mut player, 10, 20.0).await;
+        all_from(&s, &me);
+        assert_eq!(
+            cdn.media_bytes_sent(),
+            seeded_bytes,
+            "the CDN sent segment bytes after seeding"
+        );
+
+        // The daemon counted what the page received, in its own counters.
+        let st = stats(&daemon).await;
+        let sent = st["bytes_uploaded_p2pml"].as_u64().unwrap();
+        assert!(sent >= s.bytes_from_p2p, "{st} vs {}", s.raw);
+        assert!(st["browsers_connected"].as_u64().unwrap() >= 1, "{st}");
+        assert_eq!(
+            st["bytes_uploaded"].as_u64().unwrap(),
+            sent + st["bytes_uploaded_blocks"].as_u64().unwrap()
+                + st["bytes_uploaded_bitswap"].as_u64().unwrap(),
+            "{st}"
+        );
+        // … and in the proofs ledger, as one line no receipt covers.
+        let ledger = daemon.get_json("/api/v1/proofs/peers").await;
+        let line = ledger
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["kind"] == "p2pml")
+            .unwrap_or_else(|| panic!("no p2pml line: {ledger}"));
+        assert_eq!(line["bytes_sent"], line["bytes_unreceipted"], "{line}");
+        assert_eq!(line["bytes_receipted"], 0, "{line}");
+        assert!(line["bytes_sent"].as_u64().unwrap() >= s.bytes_from_p2p);
+
+        if own_tracker {
+            // The built-in tracker lists the swarm with the page and the daemon in it.
+            let overview = daemon.get_json("/api/v1/tracker").await;
+            let swarms = overview["swarms"].as_array().unwrap();
+            assert!(
+                swarms
+                    .iter()
+                    .any(|w| w["total"].as_u64().unwrap_or(0) >= 2 && w["local"] == 1),
+                "{overview}"
+            );
+        }
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2_3_player_plays_every_segment_from_the_daemon() {
+    plays_from_the_daemon(Version::V2_3, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2_3_player_plays_from_the_daemon_through_its_own_tracker() {
+    plays_from_the_daemon(Version::V2_3, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2_2_player_plays_every_segment_from_the_daemon() {
+    plays_from_the_daemon(Version::V2_2, false).await;
+}
+
+/// With the player's default settings it takes what lies in its 15 s
+/// high-demand window over HTTP; every segment past it comes from the daemon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_default_settings_segments_past_the_high_demand_window_come_from_the_daemon() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let origin = work.path().join("origin");
+        p2pml::make_ts_video(&origin.join("long"), VIDEO_SECONDS);
+        let cdn = TestCdn::start(&origin).await;
+        let tracker = NodeTracker::start(Duration::from_secs(10)).await;
+        let daemon = seeder(&work.path().join("seeder"), &[tracker.ws_url()], false).await;
+        let master = cdn.url("long/master.m3u8");
+        daemon.seed(&master).await;
+        let me = daemon_peer_id(&daemon).await;
+        let page = PageServer::start().await;
+        let mut config = PlayerConfig::new(Version::V2_3, &master, &tracker.ws_url());
+        // One rendition, so "every segment" is one list.
+        config.level = Some(0);
+        let total = segments_in(&origin.join("long/v1"));
+        let mut player = Player::open(&page, &config).await;
+        let s = play(&mut player, total, 5.0).await;
+        // 2 s segments: the high-demand window is the first 15 s.
+        let window = 15 / 2 + 1;
+        let mut from_daemon = 0;
+        for seg in &s.segments {
+            let id = seg.external_id.expect("VOD segments have ids");
+            if id >= window as u64 {
+                assert_eq!(seg.source, "p2p", "{seg:?}\n{}", s.raw);
+                assert_eq!(seg.peer_id.as_deref(), Some(me.as_str()), "{seg:?}");
+                from_daemon += 1;
+            }
+        }
+        assert!(from_daemon >= total - window, "{}", s.raw);
+    })
+    .await
+    .expect("test timed out");
+}
