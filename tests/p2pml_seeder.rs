@@ -61,7 +61,11 @@ async fn play(player: &mut Player, n: usize, played: f64) -> PlayerState {
 }
 
 fn segments_in(dir: &Path) -> usize {
-    std::fs::read_to_string(dir.join("index.m3u8"))
+    extinfs(&dir.join("index.m3u8"))
+}
+
+fn extinfs(playlist: &Path) -> usize {
+    std::fs::read_to_string(playlist)
         .unwrap()
         .matches("#EXTINF")
         .count()
@@ -207,6 +211,224 @@ async fn with_default_settings_segments_past_the_high_demand_window_come_from_th
             }
         }
         assert!(from_daemon >= total - window, "{}", s.raw);
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// Requests the CDN answered for each media segment (not init sections,
+/// which p2p-media-loader always takes over HTTP), by path.
+fn segment_requests(cdn: &TestCdn, origin: &Path, dir: &str, ext: &str) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(origin.join(dir)).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(ext) && !name.starts_with("init") {
+            let path = format!("/{dir}/{name}");
+            out.push((path.clone(), cdn.requests_for(&path)));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// fMP4 with `EXT-X-MAP` and single-file TS with byte ranges, P2P-first:
+/// every media segment, each byte range its own, comes from the daemon;
+/// the CDN answers no segment request after seeding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fmp4_and_byte_range_segments_come_from_the_daemon() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let origin = support::fixtures();
+        let cdn = TestCdn::start(&origin).await;
+        let tracker = NodeTracker::start(Duration::from_secs(10)).await;
+        let daemon = seeder(&work.path().join("seeder"), &[tracker.ws_url()], false).await;
+        let me = daemon_peer_id(&daemon).await;
+        let page = PageServer::start().await;
+        for (name, dirs, ext) in [
+            ("fmp4", &["fmp4/v0", "fmp4/v1"][..], ".m4s"),
+            ("byterange", &["byterange"][..], ".ts"),
+        ] {
+            let master = cdn.url(&format!("{name}/master.m3u8"));
+            daemon.seed(&master).await;
+            let before: Vec<_> = dirs
+                .iter()
+                .flat_map(|d| segment_requests(&cdn, &origin, d, ext))
+                .collect();
+            let mut config = PlayerConfig::new(Version::V2_3, &master, &tracker.ws_url());
+            config.simultaneous_http_downloads = Some(0);
+            config.level = Some(0);
+            let mut player = Player::open(&page, &config).await;
+            let total = match name {
+                "byterange" => extinfs(&origin.join("byterange/stream.m3u8")),
+                _ => segments_in(&origin.join("fmp4/v1")),
+            };
+            let s = play(&mut player, total, 4.0).await;
+            all_from(&s, &me);
+            if name == "byterange" {
+                let ranges: BTreeSet<u64> = s
+                    .segments
+                    .iter()
+                    .map(|x| x.byte_range.expect("a byte range").start)
+                    .collect();
+                assert_eq!(ranges.len(), total, "{}", s.raw);
+            }
+            let after: Vec<_> = dirs
+                .iter()
+                .flat_map(|d| segment_requests(&cdn, &origin, d, ext))
+                .collect();
+            assert_eq!(before, after, "{name}: the CDN answered segment requests");
+            player.browser.kill().await;
+        }
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// Runs ffmpeg as a live encoder: a sliding window of 2 s segments,
+/// `live<N>.ts` with media sequence N.
+fn live_encoder(dir: &Path) -> std::process::Child {
+    std::process::Command::new("ffmpeg")
+        .current_dir(dir)
+        .args(["-nostdin", "-v", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=24"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", "90", "-c:v", "libx264", "-preset", "ultrafast"])
+        .args(["-g", "48", "-keyint_min", "48", "-sc_threshold", "0"])
+        .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k"])
+        .args(["-f", "hls", "-hls_time", "2", "-hls_list_size", "6"])
+        .arg("live.m3u8")
+        .spawn()
+        .expect("ffmpeg is installed")
+}
+
+/// A live stream ffmpeg writes during the test: the page's segment ids are
+/// media sequence numbers, and segments that appear after the page joined
+/// reach it from the daemon, announced as they arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_stream_is_served_by_media_sequence_as_it_grows() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let origin = work.path().join("origin");
+        std::fs::create_dir_all(&origin).unwrap();
+        let mut encoder = live_encoder(&origin);
+        let live = origin.join("live.m3u8");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::fs::read_to_string(&live).map_or(0, |s| s.matches("#EXTINF").count()) < 3 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "ffmpeg wrote no playlist"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let cdn = TestCdn::start(&origin).await;
+        let tracker = NodeTracker::start(Duration::from_secs(10)).await;
+        let daemon = seeder(&work.path().join("seeder"), &[tracker.ws_url()], false).await;
+        let url = cdn.url("live.m3u8");
+        daemon.seed(&url).await;
+        let me = daemon_peer_id(&daemon).await;
+        let page = PageServer::start().await;
+        let mut config = PlayerConfig::new(Version::V2_3, &url, &tracker.ws_url());
+        config.simultaneous_http_downloads = Some(0);
+        let mut player = Player::open(&page, &config).await;
+        let first = player
+            .wait_until("live playback", Duration::from_secs(60), |s| {
+                s.current_time > 1.0 && !s.segments.is_empty()
+            })
+            .await;
+        let newest_at_join = first
+            .segments
+            .iter()
+            .filter_map(|x| x.external_id)
+            .max()
+            .unwrap();
+        let s = player
+            .wait_until("later live segments", Duration::from_secs(60), |s| {
+                s.segments
+                    .iter()
+                    .filter_map(|x| x.external_id)
+                    .any(|id| id >= newest_at_join + 3)
+                    && s.current_time > 8.0
+            })
+            .await;
+        all_from(&s, &me);
+        for seg in &s.segments {
+            let n: u64 = seg
+                .url
+                .rsplit('/')
+                .next()
+                .and_then(|f| f.strip_prefix("live"))
+                .and_then(|f| f.strip_suffix(".ts"))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{seg:?}"));
+            assert_eq!(seg.external_id, Some(n), "ids are media sequence numbers");
+        }
+        let _ = encoder.kill();
+        let _ = encoder.wait();
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// Two players and a seeder, P2P-first: both play, the CDN sends one copy
+/// of the segments in all (the seeder's), and what the daemon counts as
+/// sent to browsers is what the pages count as received from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_players_and_a_seeder_take_one_copy_from_the_cdn() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let origin = work.path().join("origin");
+        p2pml::make_ts_video(&origin.join("long"), VIDEO_SECONDS);
+        let cdn = TestCdn::start(&origin).await;
+        let tracker = NodeTracker::start(Duration::from_secs(10)).await;
+        let daemon = seeder(&work.path().join("seeder"), &[tracker.ws_url()], false).await;
+        let master = cdn.url("long/master.m3u8");
+        daemon.seed(&master).await;
+        let one_copy = cdn.media_bytes_sent();
+        let me = daemon_peer_id(&daemon).await;
+        let page = PageServer::start().await;
+        let mut config = PlayerConfig::new(Version::V2_3, &master, &tracker.ws_url());
+        config.simultaneous_http_downloads = Some(0);
+        config.level = Some(0);
+        let total = segments_in(&origin.join("long/v1"));
+        let mut a = Player::open(&page, &config).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let mut b = Player::open(&page, &config).await;
+        let sa = play(&mut a, total, 10.0).await;
+        let sb = play(&mut b, total, 10.0).await;
+        assert_eq!(
+            cdn.media_bytes_sent(),
+            one_copy,
+            "the CDN sent more than one copy"
+        );
+        for s in [&sa, &sb] {
+            assert_eq!(s.bytes_from_http, 0, "{}", s.raw);
+            assert!(s.segments.iter().all(|x| x.source == "p2p"), "{}", s.raw);
+        }
+        // Settled: every segment of the level is in both pages.
+        let from_daemon = |s: &PlayerState| s.bytes_from_peer.get(&me).copied().unwrap_or(0);
+        let st = stats(&daemon).await;
+        let sent = st["bytes_uploaded_p2pml"].as_u64().unwrap();
+        let received = from_daemon(&sa) + from_daemon(&sb);
+        let clean = |s: &PlayerState| {
+            s.aborts.is_empty() && s.errors.iter().all(|e| e["kind"] != "segment")
+        };
+        if clean(&sa) && clean(&sb) {
+            assert_eq!(sent, received, "daemon {st}\nA {}\nB {}", sa.raw, sb.raw);
+        } else {
+            // A load cancelled on a busy machine leaves bytes in flight that
+            // the page drops: the daemon counted them, the page did not.
+            assert!(sent >= received, "daemon {st}");
+        }
+        assert!(received > 0);
+        let mut events = daemon.events().await;
+        a.browser.kill().await;
+        events
+            .wait("browser-disconnected", Duration::from_secs(90), |_| true)
+            .await;
+        drop(b);
     })
     .await
     .expect("test timed out");

@@ -350,3 +350,68 @@ fn strings_in(info: &serde_json::Value, key: &str, needle: &str) -> Vec<String> 
         .map(str::to_owned)
         .collect()
 }
+
+/// The daemon's server-sent events (`/api/v1/events`), read as they come.
+pub struct Events {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Daemon {
+    /// Subscribes to the daemon's events from now on.
+    pub async fn events(&self) -> Events {
+        let response = reqwest::get(self.url("/api/v1/events")).await.unwrap();
+        assert!(response.status().is_success());
+        Events {
+            response,
+            buffer: String::new(),
+        }
+    }
+}
+
+impl Events {
+    /// The next event named `name` whose data satisfies `matches`, within
+    /// `timeout`.
+    pub async fn wait(
+        &mut self,
+        name: &str,
+        timeout: Duration,
+        mut matches: impl FnMut(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let event: String = self.buffer.drain(..end + 2).collect();
+                let mut kind = "";
+                let mut data = "";
+                for line in event.lines() {
+                    if let Some(v) = line.strip_prefix("event: ") {
+                        kind = v;
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data = v;
+                    }
+                }
+                if kind == name
+                    && let Ok(v) = serde_json::from_str::<serde_json::Value>(data)
+                    && matches(&v)
+                {
+                    return v;
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .unwrap_or_else(|_| panic!("no {name} event within {timeout:?}"))
+                .unwrap()
+                .expect("the event stream stays open");
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Waits for the browser `peer` to leave; returns why it did.
+    pub async fn browser_left(&mut self, peer: &str, timeout: Duration) -> String {
+        let e = self
+            .wait("browser-disconnected", timeout, |v| v["peer"] == peer)
+            .await;
+        e["reason"].as_str().unwrap_or_default().to_owned()
+    }
+}

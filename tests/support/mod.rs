@@ -8,6 +8,7 @@ pub mod hls;
 pub mod media;
 pub mod npm;
 pub mod p2pml;
+pub mod p2pml_raw;
 pub mod peer;
 pub mod rtc_page;
 pub mod store;

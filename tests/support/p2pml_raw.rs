@@ -1,0 +1,205 @@
+//! A hand-made p2p-media-loader peer in a browser, for the tests that must
+//! say what no library peer says: plain `RTCPeerConnection`s and
+//! WebSockets in headless Chromium, speaking the tracker protocol and the
+//! data-channel commands byte by byte, as the test writes them.
+//!
+//! `rawPeers.connect(tracker, infoHash, peerId)` announces one offer in the
+//! swarm and resolves with the peer's index once the data channel the
+//! seeder answered is open; `send(i, base64)` sends one message on it;
+//! `messages(i)` returns what came back, base64; `ws(tracker)` opens a
+//! bare WebSocket for sending tracker messages by hand.
+
+use std::net::SocketAddr;
+
+use axum::response::Html;
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+use super::browser::Chromium;
+
+const PAGE: &str = r#"<!doctype html>
+<meta charset="utf-8">
+<title>raw p2p-media-loader peer</title>
+<script type="module">
+const peers = []
+const sockets = []
+const b64 = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes)))
+const unb64 = (s) => Uint8Array.from(atob(s), c => c.charCodeAt(0))
+const randomId = () => Array.from(crypto.getRandomValues(new Uint8Array(20)), b => String.fromCharCode(b)).join('')
+function gathered(pc) {
+  return new Promise(resolve => {
+    if (pc.iceGatheringState === 'complete') return resolve()
+    pc.addEventListener('icegatheringstatechange', () => {
+      if (pc.iceGatheringState === 'complete') resolve()
+    })
+  })
+}
+function open(url) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url)
+    ws.onopen = () => resolve(ws)
+    ws.onerror = () => reject(new Error(`cannot open ${url}`))
+  })
+}
+window.rawPeers = {
+  async connect(tracker, infoHash, peerId, timeoutMs = 20000) {
+    const ws = await open(tracker)
+    const pc = new RTCPeerConnection({ iceServers: [] })
+    const dc = pc.createDataChannel(randomId().slice(0, 8))
+    dc.binaryType = 'arraybuffer'
+    const peer = { ws, pc, dc, messages: [], bytes: 0, closed: false, tracker: [] }
+    dc.onmessage = (e) => { peer.messages.push(b64(e.data)); peer.bytes += e.data.byteLength }
+    dc.onclose = () => { peer.closed = true }
+    await pc.setLocalDescription(await pc.createOffer())
+    await gathered(pc)
+    const offerId = randomId()
+    const answered = new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no answer from the seeder')), timeoutMs)
+      ws.onmessage = async (m) => {
+        const msg = JSON.parse(m.data)
+        peer.tracker.push(msg)
+        if (msg.answer && msg.offer_id === offerId) {
+          clearTimeout(t)
+          await pc.setRemoteDescription(msg.answer)
+          resolve()
+        }
+      }
+    })
+    ws.send(JSON.stringify({
+      action: 'announce', info_hash: infoHash, peer_id: peerId, numwant: 1,
+      uploaded: 0, downloaded: 0, event: 'started',
+      offers: [{ offer: { type: 'offer', sdp: pc.localDescription.sdp }, offer_id: offerId }],
+    }))
+    await answered
+    if (dc.readyState !== 'open') {
+      await new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('channel never opened')), timeoutMs)
+        dc.onopen = () => { clearTimeout(t); resolve() }
+      })
+    }
+    peers.push(peer)
+    return peers.length - 1
+  },
+  send(i, message) { peers[i].dc.send(unb64(message)) },
+  // A slice at a time: DevTools messages are bounded (16 MiB).
+  messagesFrom(i, start, max = 64) { return peers[i].messages.slice(start, start + max) },
+  count(i) { return peers[i].messages.length },
+  bytes(i) { return peers[i].bytes },
+  closed(i) { return peers[i].closed },
+  close(i) { peers[i].pc.close(); peers[i].ws.close() },
+  async ws(tracker) { sockets.push(await open(tracker)); return sockets.length - 1 },
+  wsSend(i, text) { sockets[i].send(text) },
+  wsState(i) { return sockets[i].readyState },
+}
+window.bridgeReady = true
+</script>
+"#;
+
+/// Serves the page on loopback.
+pub struct RawPage {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RawPage {
+    pub async fn start() -> RawPage {
+        let app = axum::Router::new().route("/", get(|| async { Html(PAGE) }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        RawPage { addr, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+}
+
+impl Drop for RawPage {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A 20-character ASCII peer id, as p2p-media-loader makes them.
+pub fn peer_id(tag: &str) -> String {
+    format!("{:-<20}", format!("-RAW01-{tag}"))[..20].to_owned()
+}
+
+/// One raw peer's data channel, in a browser.
+pub struct RawPeer {
+    pub index: u64,
+    /// Every message taken from the page so far.
+    seen: Vec<Vec<u8>>,
+}
+
+impl RawPeer {
+    pub async fn connect(
+        browser: &mut Chromium,
+        tracker: &str,
+        info_hash: &str,
+        peer_id: &str,
+    ) -> RawPeer {
+        let index = browser
+            .eval(&format!(
+                "rawPeers.connect({}, {}, {})",
+                json!(tracker),
+                json!(info_hash),
+                json!(peer_id)
+            ))
+            .await;
+        RawPeer {
+            index: index.as_u64().expect("peer index"),
+            seen: Vec::new(),
+        }
+    }
+
+    pub async fn send(&self, browser: &mut Chromium, message: &[u8]) {
+        let m = STANDARD.encode(message);
+        browser
+            .eval(&format!("rawPeers.send({}, {})", self.index, json!(m)))
+            .await;
+    }
+
+    /// Every message received so far.
+    pub async fn messages(&mut self, browser: &mut Chromium) -> &[Vec<u8>] {
+        loop {
+            let v: Value = browser
+                .eval(&format!(
+                    "rawPeers.messagesFrom({}, {})",
+                    self.index,
+                    self.seen.len()
+                ))
+                .await;
+            let batch = v.as_array().unwrap();
+            if batch.is_empty() {
+                return &self.seen;
+            }
+            self.seen.extend(
+                batch
+                    .iter()
+                    .map(|m| STANDARD.decode(m.as_str().unwrap()).unwrap()),
+            );
+        }
+    }
+
+    pub async fn bytes(&self, browser: &mut Chromium) -> u64 {
+        browser
+            .eval(&format!("rawPeers.bytes({})", self.index))
+            .await
+            .as_u64()
+            .unwrap()
+    }
+
+    pub async fn closed(&self, browser: &mut Chromium) -> bool {
+        browser
+            .eval(&format!("rawPeers.closed({})", self.index))
+            .await
+            .as_bool()
+            .unwrap()
+    }
+}
