@@ -185,6 +185,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         true => Some(
             Browsers::start(
                 w,
+                g.listen,
                 fetcher.clone(),
                 store.clone(),
                 telemetry.clone(),

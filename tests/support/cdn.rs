@@ -91,6 +91,19 @@ impl TestCdn {
         self.counts.bytes.lock().unwrap().values().sum()
     }
 
+    /// Body bytes answered for one path, over all its requests: what each
+    /// response body held (a range's part), counted whole even when the
+    /// client cut the response off.
+    pub fn bytes_for(&self, path: &str) -> u64 {
+        self.counts
+            .bytes
+            .lock()
+            .unwrap()
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+
     pub fn requests_for(&self, path: &str) -> u64 {
         self.counts
             .requests

@@ -7,7 +7,8 @@
 //! swarm and resolves with the peer's index once the data channel the
 //! seeder answered is open; `send(i, base64)` sends one message on it;
 //! `messages(i)` returns what came back, base64; `ws(tracker)` opens a
-//! bare WebSocket for sending tracker messages by hand.
+//! bare WebSocket for sending tracker messages by hand;
+//! `fetchSegments(i, ids)` times a run of requests (the benchmark's).
 
 use std::net::SocketAddr;
 
@@ -19,10 +20,10 @@ use serde_json::{Value, json};
 
 use super::browser::Chromium;
 
-const PAGE: &str = r#"<!doctype html>
-<meta charset="utf-8">
-<title>raw p2p-media-loader peer</title>
-<script type="module">
+/// The raw peer as a script of its own (`window.rawPeers`), for pages
+/// served by others (the gateway's origin, as `tests/p2pml_bench.rs` uses
+/// it): evaluate it once, wrapped in a function so its names stay local.
+pub const PEER_JS: &str = r#"
 const peers = []
 const sockets = []
 const b64 = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes)))
@@ -92,10 +93,100 @@ window.rawPeers = {
   async ws(tracker) { sockets.push(await open(tracker)); return sockets.length - 1 },
   wsSend(i, text) { sockets[i].send(text) },
   wsState(i) { return sockets[i].readyState },
+  // Requests `ids` one after another on peer i's channel, as a player
+  // does (one request in flight per peer), and times them in the page
+  // from the first request to the last SegmentDataSendingCompleted:
+  // `{ms, bytes, sizes, stray}`, bytes being the data bytes received after
+  // each header. The messages are counted, not kept (the `messages` log is
+  // paused meanwhile), so the figure is the transfer's, not base64's.
+  fetchSegments(i, ids, firstRequestId = 0, timeoutMs = 60000) {
+    const peer = peers[i]
+    const dc = peer.dc
+    const saved = dc.onmessage
+    const tag = (b, at) => String.fromCharCode(b[at], b[at + 1], b[at + 2], b[at + 3])
+    // Fields of a command payload (after the code byte): ints only, which
+    // is all SegmentData, SegmentDataSendingCompleted and SegmentAbsent hold.
+    const ints = (p) => {
+      const out = {}
+      for (let at = 1; at < p.length;) {
+        const name = String.fromCharCode(p[at]); const n = p[at + 1] & 0x0f
+        if (p[at + 1] >> 4 !== 0) throw new Error(`field ${name}: not an int`)
+        let v = p[at + 2] & 0x7f
+        for (let k = 1; k < n; k++) v = v * 256 + p[at + 2 + k]
+        out[name] = p[at + 2] & 0x80 ? -v : v
+        at += 2 + n
+      }
+      return out
+    }
+    const int = (v) => {
+      const b = []
+      do { b.unshift(v % 256); v = Math.floor(v / 256) } while (v > 0)
+      if (b[0] & 0x80) b.unshift(0)
+      return [b.length, ...b]
+    }
+    const enc = (s) => [...s].map(c => c.charCodeAt(0))
+    const request = (id, r) => new Uint8Array([
+      ...enc('cstr'), 1, ...enc('i'), ...int(id), ...enc('r'), ...int(r), ...enc('cend'),
+    ])
+    return new Promise((resolve, reject) => {
+      const sizes = []
+      let bytes = 0
+      let stray = 0
+      let k = -1
+      let cur = null
+      let timer = null
+      const t0 = performance.now()
+      const fail = (e) => { clearTimeout(timer); dc.onmessage = saved; reject(e) }
+      const next = () => {
+        clearTimeout(timer)
+        k++
+        if (k === ids.length) {
+          const ms = performance.now() - t0
+          dc.onmessage = saved
+          return resolve({ ms, bytes, sizes, stray })
+        }
+        cur = { id: ids[k], r: (firstRequestId + k) % 1000, size: null, got: 0 }
+        timer = setTimeout(() => fail(new Error(`segment ${cur.id}: no completion in ${timeoutMs} ms (${cur.got} bytes)`)), timeoutMs)
+        dc.send(request(cur.id, cur.r))
+      }
+      dc.onmessage = (e) => {
+        const b = new Uint8Array(e.data)
+        const n = b.length
+        const head = n >= 8 ? tag(b, 0) : ''
+        const tail = n >= 8 ? tag(b, n - 4) : ''
+        const frame = (head === 'cstr' || head === 'dstr') && (tail === 'cend' || tail === 'dend')
+        if (!frame) {
+          if (cur && cur.size !== null) cur.got += n; else stray += n
+          return
+        }
+        // Split commands are announcements only (ids lists): not ours.
+        if (head !== 'cstr' || tail !== 'cend') return
+        const p = b.subarray(4, n - 4)
+        const code = p[0]
+        if (code !== 2 && code !== 3 && code !== 4) return
+        let f
+        try { f = ints(p) } catch (err) { return fail(err) }
+        if (!cur || f.i !== cur.id || f.r !== cur.r) return fail(new Error(`unexpected command ${code} ${JSON.stringify(f)}`))
+        if (code === 4) return fail(new Error(`segment ${cur.id} absent`))
+        if (code === 2) { cur.size = f.s; return }
+        if (cur.size === null || cur.got !== cur.size) return fail(new Error(`segment ${cur.id}: ${cur.got} bytes, header said ${cur.size}`))
+        sizes.push(cur.got)
+        bytes += cur.got
+        next()
+      }
+      next()
+    })
+  },
 }
 window.bridgeReady = true
-</script>
 "#;
+
+/// The page: the raw peer and nothing else.
+fn page() -> String {
+    format!(
+        "<!doctype html>\n<meta charset=\"utf-8\">\n<title>raw p2p-media-loader peer</title>\n<script type=\"module\">{PEER_JS}</script>\n"
+    )
+}
 
 /// Serves the page on loopback.
 pub struct RawPage {
@@ -105,7 +196,7 @@ pub struct RawPage {
 
 impl RawPage {
     pub async fn start() -> RawPage {
-        let app = axum::Router::new().route("/", get(|| async { Html(PAGE) }));
+        let app = axum::Router::new().route("/", get(|| async { Html(page()) }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {

@@ -52,6 +52,7 @@ impl Browsers {
     /// tracker, when configured).
     pub async fn start(
         config: &WebtorrentConfig,
+        gateway_listen: std::net::SocketAddr,
         fetcher: Fetcher,
         store: Store,
         telemetry: Arc<Telemetry>,
@@ -69,9 +70,14 @@ impl Browsers {
         )
         .await
         .with_context(|| format!("binding webtorrent.listen {}", config.listen))?;
-        let tracker = config
-            .tracker
-            .then(|| Tracker::new(TrackerConfig::default(), shutdown.child_token()));
+        // Viewers' addresses are shown only to whoever is on this machine.
+        let tracker = config.tracker.then(|| {
+            let tracker_config = TrackerConfig {
+                show_remote_addresses: gateway_listen.ip().is_loopback(),
+                ..TrackerConfig::default()
+            };
+            Tracker::new(tracker_config, shutdown.child_token())
+        });
         let host = Arc::new(BrowserHost::new(fetcher.clone(), telemetry, upload));
         let swarms = Swarms::new(
             engine,
