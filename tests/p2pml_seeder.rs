@@ -433,3 +433,100 @@ async fn two_players_and_a_seeder_take_one_copy_from_the_cdn() {
     .await
     .expect("test timed out");
 }
+
+/// `serve_played`: a video this daemon plays through its gateway is seeded
+/// to browsers from what the store holds, with no seed job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_serve_played_a_video_played_here_is_served_to_browsers() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let origin = support::fixtures();
+        let cdn = TestCdn::start(&origin).await;
+        let tracker = NodeTracker::start(Duration::from_secs(10)).await;
+        let p2p = format!(
+            "listen = []\n[webtorrent]\nlisten = \"127.0.0.1:0\"\ntrackers = [{:?}]\nserve_played = true\n",
+            tracker.ws_url()
+        );
+        let daemon = Daemon::start_full(&work.path().join("viewer"), "", &p2p, &[]).await;
+        let master = cdn.url("ts/master.m3u8");
+        // Played through the gateway, every segment of both renditions.
+        let client = support::client();
+        let gateway = daemon.url("");
+        let gateway = gateway.trim_end_matches('/');
+        let objects =
+            support::hls::objects(&client, gateway, &daemon.hls(&master), &origin.join("ts/master.m3u8"))
+                .await;
+        support::hls::assert_byte_exact(&client, gateway, &objects).await;
+        assert!(daemon.get_json("/api/v1/videos").await.as_array().unwrap().is_empty());
+        let me = daemon_peer_id(&daemon).await;
+        let before = cdn.media_bytes_sent();
+        let page = PageServer::start().await;
+        let mut config = PlayerConfig::new(Version::V2_3, &master, &tracker.ws_url());
+        config.simultaneous_http_downloads = Some(0);
+        config.level = Some(0);
+        let mut player = Player::open(&page, &config).await;
+        let s = play(&mut player, segments_in(&origin.join("ts/v1")), 4.0).await;
+        all_from(&s, &me);
+        assert_eq!(cdn.media_bytes_sent(), before);
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// A page with its own `swarmId`, on a tracker only that video names: the
+/// daemon seeds it under the same `swarm_id` and `trackers` given over the
+/// API, and still does after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swarm_id_and_trackers_given_over_the_api_survive_a_restart() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let origin = support::fixtures();
+        let cdn = TestCdn::start(&origin).await;
+        let tracker = NodeTracker::start(Duration::from_secs(10)).await;
+        let home = work.path().join("seeder");
+        let mut daemon = seeder(&home, &[], false).await;
+        let master = cdn.url("ts/master.m3u8");
+        let client = support::client();
+        let refused = client
+            .post(daemon.url("/api/v1/videos"))
+            .bearer_auth(daemon.token())
+            .json(&serde_json::json!({"url": master, "trackers": ["http://not-a-tracker"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 400);
+        let r = client
+            .post(daemon.url("/api/v1/videos"))
+            .bearer_auth(daemon.token())
+            .json(&serde_json::json!({
+                "url": master,
+                "swarm_id": "my-video",
+                "trackers": [tracker.ws_url()],
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+        let id = r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        daemon.wait_seeded(&id).await;
+        assert!(daemon.terminate().success());
+        let daemon = seeder(&home, &[], false).await;
+        daemon.wait_seeded(&id).await;
+        let me = daemon_peer_id(&daemon).await;
+        let page = PageServer::start().await;
+        let mut config = PlayerConfig::new(Version::V2_3, &master, &tracker.ws_url());
+        config.simultaneous_http_downloads = Some(0);
+        config.swarm_id = Some("my-video".into());
+        config.level = Some(0);
+        let mut player = Player::open(&page, &config).await;
+        let s = play(&mut player, segments_in(&origin.join("ts/v1")), 4.0).await;
+        all_from(&s, &me);
+    })
+    .await
+    .expect("test timed out");
+}

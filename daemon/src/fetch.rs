@@ -445,6 +445,12 @@ impl Fetcher {
         })
     }
 
+    /// A playlist as fresh as its kind needs, read without playing it: no
+    /// room is joined and nothing changes in what this node announces.
+    pub async fn playlist_unplayed(&self, url: &Url) -> Result<Playlist, SourceError> {
+        self.inner.playlist_body(url).await
+    }
+
     /// A segment once it is in the store, for seeding, where a segment
     /// served but not kept (a full disk) is a failure.
     pub async fn segment_kept(&self, key: &SegmentKey) -> Result<Segment, String> {

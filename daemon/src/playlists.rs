@@ -170,7 +170,7 @@ impl Inner {
         }
     }
 
-    async fn playlist_body(
+    pub(crate) async fn playlist_body(
         self: &std::sync::Arc<Self>,
         url: &Url,
     ) -> Result<Playlist, SourceError> {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bridge::p2pml::stream::{self, Generation, Stream};
 use bridge::p2pml::{Held, SwarmSpec};
-use gateway::{SegmentKey, SegmentSource};
+use gateway::SegmentKey;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -46,8 +46,10 @@ pub(super) async fn follow(
     mode: Mode,
     stop: CancellationToken,
 ) {
+    // Read, not played: the seed job (or the player) already joined the
+    // video's room, and these reloads must not disturb what it announces.
     let master = loop {
-        match browsers.fetcher.playlist(&url).await {
+        match browsers.fetcher.playlist_unplayed(&url).await {
             Ok(p) => break p,
             Err(e) => {
                 debug!(%video, error = %e, "master playlist unavailable for browser swarms");
@@ -158,7 +160,7 @@ async fn refresh(
 ) -> Result<Duration, String> {
     let p = browsers
         .fetcher
-        .playlist(playlist)
+        .playlist_unplayed(playlist)
         .await
         .map_err(|e| e.to_string())?;
     let refs = gateway::references(&p.body, &p.base).map_err(|e| e.to_string())?;
