@@ -68,18 +68,31 @@ async fn setup() -> Setup {
     }
 }
 
-/// Requests segment `id` and collects its bytes: the header, the chunks,
-/// the completion marker; the messages received before are skipped.
-async fn fetch(browser: &mut Chromium, peer: &mut RawPeer, id: u64, request_id: u64) -> Vec<u8> {
+/// Sends `Request {id, request_id, offset}`; returns how many messages
+/// had arrived before it, so the answer is read from there on.
+async fn request(
+    browser: &mut Chromium,
+    peer: &mut RawPeer,
+    id: u64,
+    request_id: u64,
+    offset: u64,
+) -> usize {
     let skip = peer.messages(browser).await.len();
     let request = Command::Request {
         id,
         request_id,
-        offset: 0,
+        offset,
     };
     for part in command::encode(&request, command::DEFAULT_MAX_MESSAGE_SIZE) {
         peer.send(browser, &part).await;
     }
+    skip
+}
+
+/// Requests segment `id` and collects its bytes: the header, the chunks,
+/// the completion marker; the messages received before are skipped.
+async fn fetch(browser: &mut Chromium, peer: &mut RawPeer, id: u64, request_id: u64) -> Vec<u8> {
+    let skip = request(browser, peer, id, request_id, 0).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let messages = peer.messages(browser).await;
@@ -272,15 +285,7 @@ async fn unknown_and_malformed_commands_are_dropped_and_the_peer_still_served() 
         let got = fetch(&mut browser, &mut peer, 2, 11).await;
         assert!(got == origin_segment(&s.origin, 2), "wrong bytes");
         // A resumed request (`b`) gets the rest of the segment.
-        let resumed = Command::Request {
-            id: 0,
-            request_id: 12,
-            offset: 1_000_000,
-        };
-        let skip = peer.messages(&mut browser).await.len();
-        for part in command::encode(&resumed, command::DEFAULT_MAX_MESSAGE_SIZE) {
-            peer.send(&mut browser, &part).await;
-        }
+        let skip = request(&mut browser, &mut peer, 0, 12, 1_000_000).await;
         let tail = collect(&mut browser, &mut peer, skip, 0, 12).await;
         assert!(
             tail == origin_segment(&s.origin, 0)[1_000_000..],
@@ -299,15 +304,7 @@ async fn fetch_absent(
     id: u64,
     request_id: u64,
 ) -> bool {
-    let skip = peer.messages(browser).await.len();
-    let request = Command::Request {
-        id,
-        request_id,
-        offset: 0,
-    };
-    for part in command::encode(&request, command::DEFAULT_MAX_MESSAGE_SIZE) {
-        peer.send(browser, &part).await;
-    }
+    let skip = request(browser, peer, id, request_id, 0).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         let mut r = Reassembler::new();
@@ -382,16 +379,9 @@ async fn a_browser_that_stops_reading_and_one_that_vanishes_are_dropped() {
 
         // Requests 4 MiB, then stops reading: its process is frozen.
         let mut frozen = Chromium::launch(&s.page.url()).await;
-        let stalled =
+        let mut stalled =
             RawPeer::connect(&mut frozen, &s.tracker, &s.info_hash, &peer_id("frozen")).await;
-        let request = Command::Request {
-            id: 0,
-            request_id: 1,
-            offset: 0,
-        };
-        for part in command::encode(&request, command::DEFAULT_MAX_MESSAGE_SIZE) {
-            stalled.send(&mut frozen, &part).await;
-        }
+        request(&mut frozen, &mut stalled, 0, 1, 0).await;
         signal(&frozen, libc::SIGSTOP);
         let reason = events
             .browser_left(&peer_id("frozen"), Duration::from_secs(90))
@@ -405,10 +395,9 @@ async fn a_browser_that_stops_reading_and_one_that_vanishes_are_dropped() {
 
         // Vanishes mid-transfer: killed with bytes still coming.
         let mut doomed = Chromium::launch(&s.page.url()).await;
-        let gone = RawPeer::connect(&mut doomed, &s.tracker, &s.info_hash, &peer_id("gone")).await;
-        for part in command::encode(&request, command::DEFAULT_MAX_MESSAGE_SIZE) {
-            gone.send(&mut doomed, &part).await;
-        }
+        let mut gone =
+            RawPeer::connect(&mut doomed, &s.tracker, &s.info_hash, &peer_id("gone")).await;
+        request(&mut doomed, &mut gone, 0, 1, 0).await;
         let deadline = Instant::now() + Duration::from_secs(30);
         while gone.bytes(&mut doomed).await == 0 {
             assert!(Instant::now() < deadline, "no bytes arrived");

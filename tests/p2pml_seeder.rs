@@ -81,6 +81,21 @@ fn all_from(s: &PlayerState, daemon: &str) {
     assert_eq!(s.bytes_from_http, 0, "{}", s.raw);
 }
 
+/// A P2P-first player (`simultaneousHttpDownloads: 0`): with the daemon
+/// the only peer, every segment must come from it. `level` pins one
+/// rendition, so that one swarm holds all the page takes.
+fn p2p_first(
+    version: Version,
+    manifest: &str,
+    tracker: &str,
+    level: Option<usize>,
+) -> PlayerConfig {
+    let mut config = PlayerConfig::new(version, manifest, tracker);
+    config.simultaneous_http_downloads = Some(0);
+    config.level = level;
+    config
+}
+
 async fn stats(daemon: &Daemon) -> Value {
     daemon.stats().await
 }
@@ -112,8 +127,7 @@ async fn plays_from_the_daemon(version: Version, own_tracker: bool) {
             None => format!("ws://{}/announce", daemon.addr),
         };
         let page = PageServer::start().await;
-        let mut config = PlayerConfig::new(version, &master, &tracker_url);
-        config.simultaneous_http_downloads = Some(0);
+        let config = p2p_first(version, &master, &tracker_url, None);
         let mut player = Player::open(&page, &config).await;
         let s = play(&mut player, 10, 20.0).await;
         all_from(&s, &me);
@@ -255,9 +269,7 @@ async fn fmp4_and_byte_range_segments_come_from_the_daemon() {
                 .iter()
                 .flat_map(|d| segment_requests(&cdn, &origin, d, ext))
                 .collect();
-            let mut config = PlayerConfig::new(Version::V2_3, &master, &tracker.ws_url());
-            config.simultaneous_http_downloads = Some(0);
-            config.level = Some(0);
+            let config = p2p_first(Version::V2_3, &master, &tracker.ws_url(), Some(0));
             let mut player = Player::open(&page, &config).await;
             let total = match name {
                 "byterange" => extinfs(&origin.join("byterange/stream.m3u8")),
@@ -329,8 +341,7 @@ async fn a_live_stream_is_served_by_media_sequence_as_it_grows() {
         daemon.seed(&url).await;
         let me = daemon_peer_id(&daemon).await;
         let page = PageServer::start().await;
-        let mut config = PlayerConfig::new(Version::V2_3, &url, &tracker.ws_url());
-        config.simultaneous_http_downloads = Some(0);
+        let config = p2p_first(Version::V2_3, &url, &tracker.ws_url(), None);
         let mut player = Player::open(&page, &config).await;
         let first = player
             .wait_until("live playback", Duration::from_secs(60), |s| {
@@ -389,9 +400,7 @@ async fn two_players_and_a_seeder_take_one_copy_from_the_cdn() {
         let one_copy = cdn.media_bytes_sent();
         let me = daemon_peer_id(&daemon).await;
         let page = PageServer::start().await;
-        let mut config = PlayerConfig::new(Version::V2_3, &master, &tracker.ws_url());
-        config.simultaneous_http_downloads = Some(0);
-        config.level = Some(0);
+        let config = p2p_first(Version::V2_3, &master, &tracker.ws_url(), Some(0));
         let total = segments_in(&origin.join("long/v1"));
         let mut a = Player::open(&page, &config).await;
         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -462,9 +471,7 @@ async fn with_serve_played_a_video_played_here_is_served_to_browsers() {
         let me = daemon_peer_id(&daemon).await;
         let before = cdn.media_bytes_sent();
         let page = PageServer::start().await;
-        let mut config = PlayerConfig::new(Version::V2_3, &master, &tracker.ws_url());
-        config.simultaneous_http_downloads = Some(0);
-        config.level = Some(0);
+        let config = p2p_first(Version::V2_3, &master, &tracker.ws_url(), Some(0));
         let mut player = Player::open(&page, &config).await;
         let s = play(&mut player, segments_in(&origin.join("ts/v1")), 4.0).await;
         all_from(&s, &me);
@@ -519,10 +526,8 @@ async fn a_swarm_id_and_trackers_given_over_the_api_survive_a_restart() {
         daemon.wait_seeded(&id).await;
         let me = daemon_peer_id(&daemon).await;
         let page = PageServer::start().await;
-        let mut config = PlayerConfig::new(Version::V2_3, &master, &tracker.ws_url());
-        config.simultaneous_http_downloads = Some(0);
+        let mut config = p2p_first(Version::V2_3, &master, &tracker.ws_url(), Some(0));
         config.swarm_id = Some("my-video".into());
-        config.level = Some(0);
         let mut player = Player::open(&page, &config).await;
         let s = play(&mut player, segments_in(&origin.join("ts/v1")), 4.0).await;
         all_from(&s, &me);
