@@ -260,3 +260,58 @@ async fn only_the_named_web_files_are_served() {
         assert_eq!(json["error"], "not found");
     }
 }
+
+#[tokio::test]
+async fn metrics_count_uploads_by_protocol_in_the_exposition_format() {
+    let (app, telemetry) = app();
+    let c = &telemetry.counters;
+    c.uploaded(gateway::Upload::Blocks, 100);
+    c.uploaded(gateway::Upload::Bitswap, 20);
+    c.uploaded(gateway::Upload::P2pml, 3);
+    gateway::Counters::add(&c.browsers_connected, 2);
+    let (status, headers, body) = get(app.clone(), "/metrics", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    };
+    assert_eq!(value("swarmseed_bytes_uploaded_total"), 123.0);
+    assert_eq!(
+        value("swarmseed_bytes_uploaded_by_protocol_total{protocol=\"blocks\"}"),
+        100.0
+    );
+    assert_eq!(
+        value("swarmseed_bytes_uploaded_by_protocol_total{protocol=\"bitswap\"}"),
+        20.0
+    );
+    assert_eq!(
+        value("swarmseed_bytes_uploaded_by_protocol_total{protocol=\"p2pml\"}"),
+        3.0
+    );
+    assert_eq!(value("swarmseed_browsers_connected"), 2.0);
+    // Every sample line is `name[{labels}] value`, after its HELP and TYPE.
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (name, v) = line.rsplit_once(' ').unwrap();
+        assert!(v.parse::<f64>().is_ok(), "{line}");
+        let base = name.split('{').next().unwrap();
+        assert!(text.contains(&format!("# TYPE {base} ")), "{line}");
+        assert!(text.contains(&format!("# HELP {base} ")), "{line}");
+    }
+    let stats = telemetry.stats(StoreUsage::default(), 0);
+    assert_eq!(
+        (
+            stats.bytes_uploaded_blocks,
+            stats.bytes_uploaded_bitswap,
+            stats.bytes_uploaded_p2pml
+        ),
+        (100, 20, 3)
+    );
+}
