@@ -11,7 +11,7 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bridge::p2pml::command::{self, Command, Message, Reassembler};
+use bridge::p2pml::command::{Command, Message, Reassembler};
 use bridge::p2pml::stream::{self, Generation};
 use futures::{SinkExt, StreamExt};
 use serde_json::json;
@@ -19,7 +19,7 @@ use support::browser::Chromium;
 use support::cdn::TestCdn;
 use support::daemon::Daemon;
 use support::media::make_video;
-use support::p2pml_raw::{RawPage, RawPeer, peer_id};
+use support::p2pml_raw::{Answer, RawPage, RawPeer, peer_id};
 use support::{TEST_TIMEOUT, workdir};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
@@ -68,63 +68,6 @@ async fn setup() -> Setup {
     }
 }
 
-/// Sends `Request {id, request_id, offset}`; returns how many messages
-/// had arrived before it, so the answer is read from there on.
-async fn request(
-    browser: &mut Chromium,
-    peer: &mut RawPeer,
-    id: u64,
-    request_id: u64,
-    offset: u64,
-) -> usize {
-    let skip = peer.messages(browser).await.len();
-    let request = Command::Request {
-        id,
-        request_id,
-        offset,
-    };
-    for part in command::encode(&request, command::DEFAULT_MAX_MESSAGE_SIZE) {
-        peer.send(browser, &part).await;
-    }
-    skip
-}
-
-/// Requests segment `id` and collects its bytes: the header, the chunks,
-/// the completion marker; the messages received before are skipped.
-async fn fetch(browser: &mut Chromium, peer: &mut RawPeer, id: u64, request_id: u64) -> Vec<u8> {
-    let skip = request(browser, peer, id, request_id, 0).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let messages = peer.messages(browser).await;
-        let mut r = Reassembler::new();
-        let mut size = None;
-        let mut data = Vec::new();
-        for m in &messages[skip..] {
-            match r.push(m) {
-                Ok(Message::Command(Command::Data {
-                    id: i,
-                    size: s,
-                    request_id: q,
-                })) if (i, q) == (id, request_id) => size = Some(s),
-                Ok(Message::Data(d)) if size.is_some() => data.extend_from_slice(d),
-                Ok(Message::Command(Command::Completed {
-                    id: i,
-                    request_id: q,
-                })) if (i, q) == (id, request_id) => {
-                    assert_eq!(Some(data.len() as u64), size, "size in the header");
-                    return data;
-                }
-                Ok(Message::Command(Command::Absent { id: i, .. })) if i == id => {
-                    panic!("segment {id} absent")
-                }
-                _ => {}
-            }
-        }
-        assert!(Instant::now() < deadline, "segment {id} never completed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 fn origin_segment(origin: &Path, id: u64) -> Vec<u8> {
     std::fs::read(origin.join(format!("big/seg_{id:03}.ts"))).unwrap()
 }
@@ -132,7 +75,7 @@ fn origin_segment(origin: &Path, id: u64) -> Vec<u8> {
 /// The daemon is up and serves a good peer a whole, exact segment.
 async fn still_serving(s: &Setup, browser: &mut Chromium, good: &mut RawPeer, request_id: u64) {
     assert!(s.daemon.healthy().await, "daemon down:\n{}", s.daemon.log());
-    let got = fetch(browser, good, 1, request_id).await;
+    let got = good.fetch(browser, 1, request_id).await;
     assert!(got == origin_segment(&s.origin, 1), "wrong bytes");
 }
 
@@ -266,8 +209,12 @@ async fn unknown_and_malformed_commands_are_dropped_and_the_peer_still_served() 
         let mut browser = Chromium::launch(&s.page.url()).await;
         let mut peer =
             RawPeer::connect(&mut browser, &s.tracker, &s.info_hash, &peer_id("odd")).await;
-        let absent = fetch_absent(&mut browser, &mut peer, 99, 7).await;
-        assert!(absent, "an id the daemon does not hold gets SegmentAbsent");
+        let skip = peer.request(&mut browser, 99, 7, 0).await;
+        assert_eq!(
+            peer.answer(&mut browser, skip, 99, 7).await,
+            Answer::Absent,
+            "an id the daemon does not hold"
+        );
         for bad in [
             b"cstr\x09cend".to_vec(),                         // unknown command
             b"cstr\x01\x69\x7f\x00cend".to_vec(),             // unknown value type
@@ -282,84 +229,19 @@ async fn unknown_and_malformed_commands_are_dropped_and_the_peer_still_served() 
             peer.send(&mut browser, &bad).await;
         }
         // A request after all that is served, whole and exact.
-        let got = fetch(&mut browser, &mut peer, 2, 11).await;
+        let got = peer.fetch(&mut browser, 2, 11).await;
         assert!(got == origin_segment(&s.origin, 2), "wrong bytes");
         // A resumed request (`b`) gets the rest of the segment.
-        let skip = request(&mut browser, &mut peer, 0, 12, 1_000_000).await;
-        let tail = collect(&mut browser, &mut peer, skip, 0, 12).await;
+        let skip = peer.request(&mut browser, 0, 12, 1_000_000).await;
+        let tail = peer.answer(&mut browser, skip, 0, 12).await;
         assert!(
-            tail == origin_segment(&s.origin, 0)[1_000_000..],
+            tail == Answer::Bytes(origin_segment(&s.origin, 0)[1_000_000..].to_vec()),
             "wrong tail"
         );
         assert!(s.daemon.healthy().await);
     })
     .await
     .expect("test timed out");
-}
-
-/// Whether a request for `id` is answered `SegmentAbsent`.
-async fn fetch_absent(
-    browser: &mut Chromium,
-    peer: &mut RawPeer,
-    id: u64,
-    request_id: u64,
-) -> bool {
-    let skip = request(browser, peer, id, request_id, 0).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        let mut r = Reassembler::new();
-        for m in &peer.messages(browser).await[skip..] {
-            if let Ok(Message::Command(Command::Absent {
-                id: i,
-                request_id: q,
-            })) = r.push(m)
-                && (i, q) == (id, request_id)
-            {
-                return true;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
-}
-
-/// The bytes of the answer to request `(id, request_id)`, in messages
-/// received after the first `skip`.
-async fn collect(
-    browser: &mut Chromium,
-    peer: &mut RawPeer,
-    skip: usize,
-    id: u64,
-    request_id: u64,
-) -> Vec<u8> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut r = Reassembler::new();
-        let mut data: Option<Vec<u8>> = None;
-        for m in &peer.messages(browser).await[skip..] {
-            match r.push(m) {
-                Ok(Message::Command(Command::Data {
-                    id: i,
-                    request_id: q,
-                    ..
-                })) if (i, q) == (id, request_id) => data = Some(Vec::new()),
-                Ok(Message::Data(d)) => {
-                    if let Some(v) = &mut data {
-                        v.extend_from_slice(d)
-                    }
-                }
-                Ok(Message::Command(Command::Completed {
-                    id: i,
-                    request_id: q,
-                })) if (i, q) == (id, request_id) => {
-                    return data.unwrap_or_default();
-                }
-                _ => {}
-            }
-        }
-        assert!(Instant::now() < deadline, "no answer to {id}/{request_id}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Sends SIGSTOP or SIGKILL to a browser's whole process group.
@@ -381,7 +263,7 @@ async fn a_browser_that_stops_reading_and_one_that_vanishes_are_dropped() {
         let mut frozen = Chromium::launch(&s.page.url()).await;
         let mut stalled =
             RawPeer::connect(&mut frozen, &s.tracker, &s.info_hash, &peer_id("frozen")).await;
-        request(&mut frozen, &mut stalled, 0, 1, 0).await;
+        stalled.request(&mut frozen, 0, 1, 0).await;
         signal(&frozen, libc::SIGSTOP);
         let reason = events
             .browser_left(&peer_id("frozen"), Duration::from_secs(90))
@@ -397,7 +279,7 @@ async fn a_browser_that_stops_reading_and_one_that_vanishes_are_dropped() {
         let mut doomed = Chromium::launch(&s.page.url()).await;
         let mut gone =
             RawPeer::connect(&mut doomed, &s.tracker, &s.info_hash, &peer_id("gone")).await;
-        request(&mut doomed, &mut gone, 0, 1, 0).await;
+        gone.request(&mut doomed, 0, 1, 0).await;
         let deadline = Instant::now() + Duration::from_secs(30);
         while gone.bytes(&mut doomed).await == 0 {
             assert!(Instant::now() < deadline, "no bytes arrived");

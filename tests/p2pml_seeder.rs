@@ -11,10 +11,13 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
+use bridge::p2pml::stream::{self, Generation};
 use serde_json::Value;
+use support::browser::Chromium;
 use support::cdn::TestCdn;
 use support::daemon::Daemon;
 use support::p2pml::{NodeTracker, PageServer, Player, PlayerConfig, PlayerState, Version};
+use support::p2pml_raw::{RawPage, RawPeer, peer_id};
 use support::{TEST_TIMEOUT, p2pml};
 
 /// Past p2p-media-loader's 15 s high-demand window, so that with default
@@ -531,6 +534,44 @@ async fn a_swarm_id_and_trackers_given_over_the_api_survive_a_restart() {
         let mut player = Player::open(&page, &config).await;
         let s = play(&mut player, segments_in(&origin.join("ts/v1")), 4.0).await;
         all_from(&s, &me);
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// A browser that makes no offers (it announces with none) is reached by
+/// the daemon's own: the tracker's counts show it a member the daemon is
+/// not connected to, the daemon's next announce carries an offer, the
+/// browser answers it, and it is served over that connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_offers_to_browsers_that_make_no_offers() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let origin = support::fixtures();
+        let cdn = TestCdn::start(&origin).await;
+        // Members re-announce every 2 s, the daemon among them.
+        let tracker = NodeTracker::start(Duration::from_secs(10)).await;
+        let daemon = seeder(&work.path().join("seeder"), &[tracker.ws_url()], false).await;
+        let master = cdn.url("ts/master.m3u8");
+        daemon.seed(&master).await;
+        let me = daemon_peer_id(&daemon).await;
+        let url = url::Url::parse(&master).unwrap();
+        let body = std::fs::read(origin.join("ts/master.m3u8")).unwrap();
+        let streams = stream::streams(&stream::swarm_base(&url), &url, &body).unwrap();
+        let info_hash = String::from_utf8(streams[0].info_hash(Generation::V23).to_vec()).unwrap();
+        let page = RawPage::start().await;
+        let mut browser = Chromium::launch(&page.url()).await;
+        let mut peer = RawPeer::accept(
+            &mut browser,
+            &tracker.ws_url(),
+            &info_hash,
+            &peer_id("quiet"),
+        )
+        .await;
+        assert_eq!(peer.offered_by(&mut browser).await, me);
+        let first = std::fs::read(origin.join("ts/v0/seg_000.ts")).unwrap();
+        assert!(peer.fetch(&mut browser, 0, 1).await == first, "wrong bytes");
     })
     .await
     .expect("test timed out");

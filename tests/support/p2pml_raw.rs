@@ -11,11 +11,13 @@
 //! `fetchSegments(i, ids)` times a run of requests (the benchmark's).
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use axum::response::Html;
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use bridge::p2pml::command::{self, Command, Message, Reassembler};
 use serde_json::{Value, json};
 
 use super::browser::Chromium;
@@ -83,6 +85,45 @@ window.rawPeers = {
     peers.push(peer)
     return peers.length - 1
   },
+  // Announces with no offers of its own and answers the first offer
+  // relayed to it: a peer that only the seeder's own offers can reach.
+  async accept(tracker, infoHash, peerId, timeoutMs = 30000) {
+    const ws = await open(tracker)
+    const pc = new RTCPeerConnection({ iceServers: [] })
+    const peer = { ws, pc, dc: null, messages: [], bytes: 0, closed: false, tracker: [], from: null }
+    const channel = new Promise(resolve => { pc.ondatachannel = e => resolve(e.channel) })
+    const offered = new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no offer relayed')), timeoutMs)
+      ws.onmessage = (m) => {
+        const msg = JSON.parse(m.data)
+        peer.tracker.push(msg)
+        if (msg.offer && !peer.from) { clearTimeout(t); peer.from = msg.peer_id; resolve(msg) }
+      }
+    })
+    const announce = () => ws.send(JSON.stringify({
+      action: 'announce', info_hash: infoHash, peer_id: peerId, numwant: 0,
+      uploaded: 0, downloaded: 0, event: 'started', offers: [],
+    }))
+    announce()
+    const offer = await offered
+    await pc.setRemoteDescription(offer.offer)
+    await pc.setLocalDescription(await pc.createAnswer())
+    await gathered(pc)
+    ws.send(JSON.stringify({
+      action: 'announce', info_hash: infoHash, peer_id: peerId,
+      to_peer_id: offer.peer_id, offer_id: offer.offer_id,
+      answer: { type: 'answer', sdp: pc.localDescription.sdp },
+    }))
+    const dc = await channel
+    dc.binaryType = 'arraybuffer'
+    peer.dc = dc
+    dc.onmessage = (e) => { peer.messages.push(b64(e.data)); peer.bytes += e.data.byteLength }
+    dc.onclose = () => { peer.closed = true }
+    if (dc.readyState !== 'open') await new Promise(r => { dc.onopen = r })
+    peers.push(peer)
+    return peers.length - 1
+  },
+  from(i) { return peers[i].from },
   send(i, message) { peers[i].dc.send(unb64(message)) },
   // A slice at a time: DevTools messages are bounded (16 MiB).
   messagesFrom(i, start, max = 64) { return peers[i].messages.slice(start, start + max) },
@@ -221,6 +262,15 @@ pub fn peer_id(tag: &str) -> String {
     format!("{:-<20}", format!("-RAW01-{tag}"))[..20].to_owned()
 }
 
+/// How a request was answered.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// The header's size of bytes, then the completion marker.
+    Bytes(Vec<u8>),
+    /// `SegmentAbsent`.
+    Absent,
+}
+
 /// One raw peer's data channel, in a browser.
 pub struct RawPeer {
     pub index: u64,
@@ -247,6 +297,37 @@ impl RawPeer {
             index: index.as_u64().expect("peer index"),
             seen: Vec::new(),
         }
+    }
+
+    /// A peer that makes no offer and answers the first relayed to it.
+    pub async fn accept(
+        browser: &mut Chromium,
+        tracker: &str,
+        info_hash: &str,
+        peer_id: &str,
+    ) -> RawPeer {
+        let index = browser
+            .eval(&format!(
+                "rawPeers.accept({}, {}, {})",
+                json!(tracker),
+                json!(info_hash),
+                json!(peer_id)
+            ))
+            .await;
+        RawPeer {
+            index: index.as_u64().expect("peer index"),
+            seen: Vec::new(),
+        }
+    }
+
+    /// Whose offer an accepting peer answered.
+    pub async fn offered_by(&self, browser: &mut Chromium) -> String {
+        browser
+            .eval(&format!("rawPeers.from({})", self.index))
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     pub async fn send(&self, browser: &mut Chromium, message: &[u8]) {
@@ -292,5 +373,80 @@ impl RawPeer {
             .await
             .as_bool()
             .unwrap()
+    }
+
+    /// Sends `Request {id, request_id, offset}`; returns how many messages
+    /// had arrived before it, so its answer is read from there on.
+    pub async fn request(
+        &mut self,
+        browser: &mut Chromium,
+        id: u64,
+        request_id: u64,
+        offset: u64,
+    ) -> usize {
+        let skip = self.messages(browser).await.len();
+        let request = Command::Request {
+            id,
+            request_id,
+            offset,
+        };
+        for part in command::encode(&request, command::DEFAULT_MAX_MESSAGE_SIZE) {
+            self.send(browser, &part).await;
+        }
+        skip
+    }
+
+    /// The answer to request `(id, request_id)`, read from the messages
+    /// after the first `skip`: its header, its chunks and the completion
+    /// marker (the bytes checked against the header's size), or absent.
+    pub async fn answer(
+        &mut self,
+        browser: &mut Chromium,
+        skip: usize,
+        id: u64,
+        request_id: u64,
+    ) -> Answer {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut r = Reassembler::new();
+            let mut size = None;
+            let mut data = Vec::new();
+            for m in &self.messages(browser).await[skip..] {
+                match r.push(m) {
+                    Ok(Message::Command(Command::Data {
+                        id: i,
+                        size: s,
+                        request_id: q,
+                    })) if (i, q) == (id, request_id) => size = Some(s),
+                    Ok(Message::Data(d)) if size.is_some() => data.extend_from_slice(d),
+                    Ok(Message::Command(Command::Completed {
+                        id: i,
+                        request_id: q,
+                    })) if (i, q) == (id, request_id) => {
+                        assert_eq!(Some(data.len() as u64), size, "size in the header");
+                        return Answer::Bytes(data);
+                    }
+                    Ok(Message::Command(Command::Absent {
+                        id: i,
+                        request_id: q,
+                    })) if (i, q) == (id, request_id) => return Answer::Absent,
+                    _ => {}
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "request {id}/{request_id} never answered"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Segment `id`, whole.
+    pub async fn fetch(&mut self, browser: &mut Chromium, id: u64, request_id: u64) -> Vec<u8> {
+        let skip = self.request(browser, id, request_id, 0).await;
+        match self.answer(browser, skip, id, request_id).await {
+            Answer::Bytes(b) => b,
+            Answer::Absent => panic!("segment {id} absent"),
+        }
     }
 }
