@@ -10,6 +10,7 @@
 #   SWARM_ONLY=1 bash bench/run.sh    # swarm part only (about 3 minutes)
 #   PROOFS_ONLY=1 bash bench/run.sh   # contribution proofs only (about 1 minute)
 #   BROWSER_ONLY=1 bash bench/run.sh  # WebRTC-direct and WebSocket to Chromium vs HTTP (about 2 minutes after the build)
+#   P2PML_ONLY=1 bash bench/run.sh    # p2p-media-loader seeder: engine, throughput, CDN offload (about 5 minutes after the build)
 #
 # Knobs (environment): DURATION (wrk seconds per run, default 10),
 # CONNS (wrk connection counts, default "32 4"), N (cold-miss samples, default 30),
@@ -29,6 +30,18 @@
 # hand-written "## Browser transfer analysis" included. It needs Chromium and
 # bridge/js/dist/swarmseed.js (`npm ci && npm run build` in bridge/js).
 # BROWSER_PROFILE=debug runs that test in a debug build instead (faster to build).
+# P2PML_ONLY=1 runs only the benchmarks of the browser swarm seeder (release,
+# `--ignored`): tests/rtc_engine.rs `throughput` (the bare str0m engine to
+# Chromium over one data channel, against HTTP and Chromium to itself) and
+# both tests of tests/p2pml_bench.rs (`throughput`: the daemon's p2pml
+# serving path to a p2pml peer in Chromium against HTTP from its gateway;
+# `offload`: CDN copies with 1, 3 and 5 unmodified p2p-media-loader players,
+# with and without a seeding daemon). It writes bench/out/rtc.json and
+# bench/out/p2pml.json and rewrites only the "## Browser swarms
+# (p2p-media-loader)" section of an existing RESULTS.md (appending it if
+# missing), keeping everything else, its hand-written "## Browser swarms
+# analysis" included. It needs Chromium, node and npm (the tests run `npm ci`
+# in tests/p2pml) and ffmpeg. P2PML_PROFILE=debug runs them in a debug build.
 # Proofs knobs: RATE_SECS (receipt_rate seconds per figure, default 3),
 # PROOFS_PAIRS (on/off viewer pairs, default 6), PROOFS_SEGMENTS (1 MiB
 # segments per viewer, default 64); see bench/receipts.py.
@@ -45,7 +58,9 @@ SWARM_ONLY=${SWARM_ONLY:-0}
 PROOFS_ONLY=${PROOFS_ONLY:-0}
 BROWSER_ONLY=${BROWSER_ONLY:-0}
 BROWSER_PROFILE=${BROWSER_PROFILE:-release}
-[ $((SWARM_ONLY + PROOFS_ONLY + BROWSER_ONLY)) -le 1 ] || { echo "SWARM_ONLY, PROOFS_ONLY and BROWSER_ONLY exclude each other" >&2; exit 2; }
+P2PML_ONLY=${P2PML_ONLY:-0}
+P2PML_PROFILE=${P2PML_PROFILE:-release}
+[ $((SWARM_ONLY + PROOFS_ONLY + BROWSER_ONLY + P2PML_ONLY)) -le 1 ] || { echo "SWARM_ONLY, PROOFS_ONLY, BROWSER_ONLY and P2PML_ONLY exclude each other" >&2; exit 2; }
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
@@ -144,6 +159,175 @@ PYEOF
 BROWSER_ANALYSIS_PLACEHOLDER='## Browser transfer analysis
 
 (filled in by hand after the run)'
+
+# ---------------------------------------------------------------- browser swarms
+# tests/rtc_engine.rs `throughput` prints "RTC_BENCH {json}", and both tests
+# of tests/p2pml_bench.rs print "P2PML_BENCH {json}"; the section goes to $1.
+run_p2pml() {
+    local out=$1 profile_flag=--release line
+    [ "$P2PML_PROFILE" = release ] || profile_flag=
+    command -v "${CHROMIUM:-chromium}" >/dev/null || die "no Chromium (apt-get install -y chromium, or set CHROMIUM)"
+    command -v node >/dev/null || die "no node (apt-get install -y nodejs npm)"
+    command -v ffmpeg >/dev/null || die "no ffmpeg"
+    log "browser swarms: cargo test $profile_flag --test rtc_engine -- --ignored --exact throughput"
+    (cd "$REPO" && cargo test $profile_flag -p swarmseed --test rtc_engine -- --ignored --exact throughput --nocapture) \
+        >"$OUT/rtc_bench.txt" 2>"$OUT/rtc_bench.log" || { tail -40 "$OUT/rtc_bench.log" >&2; die "WebRTC engine benchmark failed"; }
+    # libtest may print the line after "test throughput ... " on the same line.
+    line=$(sed -n 's/^.*RTC_BENCH //p' "$OUT/rtc_bench.txt" | tail -1)
+    [ -n "$line" ] || die "no RTC_BENCH line in $OUT/rtc_bench.txt"
+    printf '%s\n' "$line" >"$OUT/rtc.json"
+    # One test at a time: each wants the machine's two cores to itself.
+    log "browser swarms: cargo test $profile_flag --test p2pml_bench -- --ignored --test-threads=1 (about 3 minutes)"
+    (cd "$REPO" && cargo test $profile_flag -p swarmseed --test p2pml_bench -- --ignored --test-threads=1 --nocapture) \
+        >"$OUT/p2pml_bench.txt" 2>"$OUT/p2pml_bench.log" || { tail -40 "$OUT/p2pml_bench.log" >&2; die "p2pml benchmark failed"; }
+    sed -n 's/^.*P2PML_BENCH //p' "$OUT/p2pml_bench.txt" >"$OUT/p2pml.lines"
+    [ "$(wc -l <"$OUT/p2pml.lines")" -ge 2 ] || die "not both P2PML_BENCH lines in $OUT/p2pml_bench.txt"
+    python3 -c '
+import json, sys
+out = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    out[r["test"]] = r
+json.dump(out, open(sys.argv[2], "w"), indent=1)
+' "$OUT/p2pml.lines" "$OUT/p2pml.json"
+    rm -f "$OUT/p2pml.lines"
+    local rev
+    rev=$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+    python3 - "$OUT/rtc.json" "$OUT/p2pml.json" "$rev" >"$out" <<'PYEOF'
+import json, sys, time
+rtc = json.load(open(sys.argv[1]))
+p = json.load(open(sys.argv[2]))
+rev = sys.argv[3]
+t, o = p["throughput"], p["offload"]
+fmt = lambda xs: ", ".join(f"{x:.1f}" for x in xs)
+print("## Browser swarms (p2p-media-loader)\n")
+print(f"Browser swarms section run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, swarmseed {rev}, "
+      f"{t['build']} build (daemon and tests), {t['chromium']}, p2p-media-loader {o['p2pml']}. "
+      f"Raw figures: `bench/out/rtc.json`, `bench/out/p2pml.json`.\n")
+
+print("### WebRTC engine to Chromium\n")
+print(f"Method: `tests/rtc_engine.rs` `throughput` (`cargo test --release --test rtc_engine -- --ignored --exact throughput`). "
+      f"The daemon's WebRTC engine (`bridge/src/rtc`, on str0m), alone in the test process, answers a plain "
+      f"`RTCPeerConnection` in headless Chromium and writes {rtc['bytes'] >> 20} MiB into one data channel in "
+      f"{rtc['message_bytes'] >> 10} KiB messages; the page times it from the channel's opening to the last byte. "
+      f"References in the same run: the same bytes over HTTP from an axum server in the same process (`fetch()`, one "
+      f"response), and Chromium sending them to itself between two of its own `RTCPeerConnection`s (64 KiB "
+      f"messages, `bufferedAmount` kept under 4 MiB). One warm-up pass of each, then {rtc['reps']} repetitions "
+      f"interleaved; medians. Server cores: CPU seconds per wall second of the test process (engine or HTTP server); "
+      f"Chromium cores: its whole process group.\n")
+print("| path | **Mbit/s (median)** | runs' Mbit/s | ratio to HTTP | server cores | Chromium cores |")
+print("| --- | --- | --- | --- | --- | --- |")
+print(f"| str0m engine → Chromium, one data channel | **{rtc['rtc_median_mbit_s']:.1f}** | {fmt(rtc['rtc_mbit_s'])} | {rtc['ratio_rtc_http']:.3f} | {rtc['rtc_server_cores']:.2f} | {rtc['rtc_browser_cores']:.2f} |")
+print(f"| HTTP (axum) → Chromium | **{rtc['http_median_mbit_s']:.1f}** | {fmt(rtc['http_mbit_s'])} | 1 | {rtc['http_server_cores']:.2f} | {rtc['http_browser_cores']:.2f} |")
+print(f"| Chromium → itself, one data channel | **{rtc['loopback_median_mbit_s']:.1f}** | {fmt(rtc['loopback_mbit_s'])} | {rtc['loopback_median_mbit_s'] / rtc['http_median_mbit_s']:.3f} | – | {rtc['loopback_browser_cores']:.2f} |")
+print()
+pct = lambda d, n: d * 100 / n if n else 0.0
+print(f"Engine / Chromium-to-itself: **{rtc['ratio_rtc_loopback']:.3f}**; engine / HTTP: **{rtc['ratio_rtc_http']:.3f}**. "
+      f"UDP datagrams the kernel dropped at a full receive buffer (`/proc/net/snmp` RcvbufErrors, machine-wide) "
+      f"during the measured passes: engine → Chromium {rtc['rtc_udp_rcvbuf_drops']} of {rtc['rtc_udp_sent']} sent "
+      f"({pct(rtc['rtc_udp_rcvbuf_drops'], rtc['rtc_udp_sent']):.2f}%; sent counts both directions, data and "
+      f"acknowledgements).\n")
+
+print("### p2pml seeder throughput\n")
+mib = t["segment_bytes"] / 1048576
+print(f"Method: `tests/p2pml_bench.rs` `throughput`. A daemon seeds a VOD of {t['segments']} segments of {mib:g} MiB "
+      f"random bytes from a loopback CDN. Headless Chromium opens a page on the gateway's own origin and makes a "
+      f"p2p-media-loader peer there by hand (plain `RTCPeerConnection`, announced to the daemon's own tracker at "
+      f"`/announce` under the stream's 2.3 info_hash). Per pass, the page asks the daemon for the {t['segments']} "
+      f"segments one after another with `SegmentRequest` frames over one data channel, one request in flight as a "
+      f"player has, and the daemon answers on its real serving path (store read and verified, `SegmentData` header, "
+      f"{t['chunk_bytes']}-byte chunks, `SegmentDataSendingCompleted`); timed with `performance.now()` from the first "
+      f"request to the last completion, data bytes counted and checked against each header and each segment's size. "
+      f"Reference: *HTTP*, `fetch()` of the same segments at the gateway's `/hls/seg/...` paths (its rewritten "
+      f"playlist's), in the same page. One warm-up pass each, then {t['reps']} repetitions interleaved; medians. "
+      f"Cores: CPU seconds per wall second during a pass, of the daemon (its threads' run time) and of Chromium's "
+      f"process group; *other*: the rest of the machine's busy time then. CPU per 100 Mbit: the daemon's CPU seconds "
+      f"per 100 Mbit sent, which is also the cores it needs to sustain 100 Mbit/s.\n")
+print("| path | bytes per pass | **Mbit/s (median)** | runs' Mbit/s | ratio to HTTP | daemon cores | **daemon CPU s per 100 Mbit** | Chromium cores | other cores |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+print(f"| p2pml framing, one data channel from the daemon | {t['bytes_per_pass']} | **{t['p2p_median_mbit_s']:.1f}** | {fmt(t['p2p_mbit_s'])} | {t['ratio_p2p_http']:.3f} | {t['p2p_daemon_cores']:.2f} | **{t['p2p_daemon_cpu_s_per_100mbit']:.3f}** | {t['p2p_browser_cores']:.2f} | {t['p2p_other_cores']:.2f} |")
+print(f"| HTTP from the same gateway | {t['bytes_per_pass']} | **{t['http_median_mbit_s']:.1f}** | {fmt(t['http_mbit_s'])} | 1 | {t['http_daemon_cores']:.2f} | **{t['http_daemon_cpu_s_per_100mbit']:.4f}** | {t['http_browser_cores']:.2f} | {t['http_other_cores']:.2f} |")
+print()
+goal = "reached" if t["p2p_median_mbit_s"] >= 300 else "not reached"
+cost = t["p2p_daemon_cpu_s_per_100mbit"] / t["http_daemon_cpu_s_per_100mbit"] if t["http_daemon_cpu_s_per_100mbit"] > 0 else float("nan")
+print(f"Goal ≥ 300 Mbit/s over the data channel: **{goal}** ({t['p2p_median_mbit_s']:.1f} Mbit/s, "
+      f"{t['ratio_p2p_http']:.3f} of HTTP). The daemon's CPU per byte over the data channel is {cost:.1f}× its CPU per "
+      f"byte over HTTP. Its `bytes_uploaded_p2pml` counter rose by {t['daemon_counted_bytes']} bytes over the "
+      f"{t['reps'] + 1} data-channel passes, exactly what the page received. UDP datagrams the kernel dropped at a "
+      f"full receive buffer (machine-wide) during the measured data-channel passes: {t['p2p_udp_rcvbuf_drops']} of "
+      f"{t['p2p_udp_sent']} sent, both directions ({pct(t['p2p_udp_rcvbuf_drops'], t['p2p_udp_sent']):.2f}%).\n")
+
+print("### CDN offload\n")
+runs = o["runs"]
+copy_kib = o["one_copy_bytes"] / 1024
+print(f"Method: `tests/p2pml_bench.rs` `offload`. A {o['video_seconds']} s MPEG-TS VOD (`make_ts_video`, 2 s segments); "
+      f"the players play its lower rendition alone as a media playlist (`{o['playlist']}`, {o['segments']} segments, "
+      f"{o['one_copy_bytes']} bytes: **one copy**), so one copy is one rendition, and a seeding daemon seeds that "
+      f"playlist (fetching one copy from the CDN before the players start). N unmodified players (hls.js + "
+      f"p2p-media-loader {o['p2pml']}, each in its own headless Chromium) start {o['stagger_s']:g} s apart, with the "
+      f"npm `bittorrent-tracker` (interval {o['tracker_interval_s']} s, so re-announces every 2 s); a fresh CDN, "
+      f"tracker and daemon per run. Counted: the CDN's media-segment bytes (`.ts` paths; a TS playlist has no init "
+      f"sections; a response cut off by a player counts whole), from the CDN's start (*incl. the seeder's fetch*) "
+      f"and from the first player's start (*during viewing*), until every player holds every segment "
+      f"(distinct segments loaded == {o['segments']}) or {o['bound_s']:g} s pass. *Default*: the library's settings "
+      f"(2 HTTP downloads at once, the first 15 s of playback ahead, its high-demand window, over HTTP); "
+      f"*P2P-first*: `simultaneousHttpDownloads: 0`. Offload = 1 − CDN bytes / (N copies), the saving against N "
+      f"players each fetching its copy; without a seeder p2p-media-loader alone is bounded by (N−1)/N (someone "
+      f"fetches every segment once).\n")
+print("| N | settings | seeder | **CDN copies incl. seeder's fetch** | CDN copies during viewing | **offload incl. seeder** | offload during viewing | bound without seeder (N−1)/N | all held, after the first launch | players' bytes from seeder / other players / CDN |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+for r in runs:
+    held = f"{r['seconds']:.1f} s" if r["complete"] else f"**not within {o['bound_s']:g} s** ({min(v['held'] for v in r['viewers'])}/{r['segments']} at least)"
+    sd = sum(v["bytes_from_seeder"] for v in r["viewers"])
+    pv = sum(v["bytes_from_viewers"] for v in r["viewers"])
+    hp = sum(v["bytes_from_http"] for v in r["viewers"])
+    tot = sd + pv + hp or 1
+    print(f"| {r['n']} | {r['settings']} | {'yes' if r['seeder'] else 'no'} | **{r['cdn_copies_total']:.3f}** | {r['cdn_copies_viewing']:.3f} | "
+          f"**{r['offload_total'] * 100:.1f}%** | {r['offload_viewing'] * 100:.1f}% | {r['bound_alone'] * 100:.1f}% | {held} | "
+          f"{sd * 100 / tot:.0f}% / {pv * 100 / tot:.0f}% / {hp * 100 / tot:.0f}% |")
+print("| any | P2P-first | no | – | – | – | – | – | not run: no player may fetch over HTTP and none holds a segment, so playback cannot start | – |")
+print()
+goal_runs = [r for r in runs if r["seeder"] and r["settings"] == "p2p-first"]
+ok = all(r["complete"] and r["cdn_copies_total"] <= 1.05 for r in goal_runs)
+worst = max((r["cdn_copies_total"] for r in goal_runs), default=float("nan"))
+print(f"Goal with a seeder and P2P-first, ≤ 1.05 CDN copies incl. the seeder's fetch: **{'reached' if ok else 'not reached'}** "
+      f"(at most {worst:.3f} copies over N = {', '.join(str(r['n']) for r in goal_runs)}).")
+PYEOF
+}
+P2PML_ANALYSIS_PLACEHOLDER='## Browser swarms analysis
+
+(filled in by hand after the run)'
+P2PML_HEADING='## Browser swarms (p2p-media-loader)'
+
+if [ "$P2PML_ONLY" = 1 ]; then
+    mkdir -p "$OUT"
+    PTMP=$(mktemp -d /tmp/swarmseed-bench.XXXXXX)
+    trap 'rm -rf "$PTMP"' EXIT
+    log "P2PML_ONLY=1: only the browser swarm benchmarks ($P2PML_PROFILE build)"
+    run_p2pml "$PTMP/p2pml.md"
+    if [ -f "$RESULTS" ]; then
+        # Before the section, and from the next "## " heading after it (its
+        # hand-written "## Browser swarms analysis" among them) to the end.
+        awk -v h="$P2PML_HEADING" '$0 == h { exit } { print }' "$RESULTS" | trim_tail >"$PTMP/results-head.md"
+        awk -v h="$P2PML_HEADING" 'in_s && /^## / { tail = 1 } $0 == h { in_s = 1 } tail { print }' "$RESULTS" |
+            trim_tail >"$PTMP/results-tail.md"
+    else
+        printf '# swarmseed gateway benchmark\n\nProduced by `bench/run.sh`.\n' >"$PTMP/results-head.md"
+        : >"$PTMP/results-tail.md"
+    fi
+    if ! grep -q '^## Browser swarms analysis$' "$PTMP/results-tail.md"; then
+        printf '%s\n' "$P2PML_ANALYSIS_PLACEHOLDER" >"$PTMP/results-tail.md.new"
+        if [ -s "$PTMP/results-tail.md" ]; then { echo; cat "$PTMP/results-tail.md"; } >>"$PTMP/results-tail.md.new"; fi
+        mv "$PTMP/results-tail.md.new" "$PTMP/results-tail.md"
+    else
+        log "kept the hand-written '## Browser swarms analysis' of $RESULTS: check it against the new figures"
+    fi
+    { cat "$PTMP/results-head.md"; echo; cat "$PTMP/p2pml.md"; echo; cat "$PTMP/results-tail.md"; } >"$RESULTS.new"
+    mv "$RESULTS.new" "$RESULTS"
+    log "wrote the browser swarms section of $RESULTS"
+    cat "$PTMP/p2pml.md"
+    exit 0
+fi
 
 if [ "$BROWSER_ONLY" = 1 ]; then
     mkdir -p "$OUT"
@@ -730,6 +914,12 @@ if command -v "${CHROMIUM:-chromium}" >/dev/null && [ -f "$REPO/bridge/js/dist/s
     { echo; cat "$TMP/browser.md"; echo; printf '%s\n' "$BROWSER_ANALYSIS_PLACEHOLDER"; } >>"$RESULTS"
 else
     log "no Chromium or no bridge/js/dist/swarmseed.js: skipping the browser transfer (BROWSER_ONLY=1 runs it later)"
+fi
+if command -v "${CHROMIUM:-chromium}" >/dev/null && command -v node >/dev/null; then
+    run_p2pml "$TMP/p2pml.md"
+    { echo; cat "$TMP/p2pml.md"; echo; printf '%s\n' "$P2PML_ANALYSIS_PLACEHOLDER"; } >>"$RESULTS"
+else
+    log "no Chromium or no node: skipping the browser swarms (P2PML_ONLY=1 runs them later)"
 fi
 
 log "wrote $RESULTS"

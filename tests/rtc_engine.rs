@@ -98,6 +98,27 @@ fn sha256_hex(data: &[u8]) -> String {
         .collect()
 }
 
+/// One transfer of `total` bytes to the page, set up by the page's `how`
+/// (`offer`: it offers; `answer`: the engine offers), checked byte for
+/// byte; returns the session, still open on the engine's side.
+async fn transfer(
+    browser: &mut Chromium,
+    page: &mut RtcPage,
+    how: &str,
+    total: usize,
+    seed: u64,
+) -> Session {
+    let data = payload(total, seed);
+    let want = sha256_hex(&data);
+    let expr = format!("rtcTest.{how}({total})");
+    let js = browser.eval(&expr);
+    let serve = async { feed(page.sessions.recv().await.unwrap(), data).await };
+    let (got, session): (Value, _) = tokio::join!(js, serve);
+    assert_eq!(got["bytes"], total, "{how}: {got}");
+    assert_eq!(got["sha256"], want.as_str(), "{how}: {got}");
+    session
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_ways_every_byte_arrives() {
     tokio::time::timeout(TEST_TIMEOUT, async {
@@ -105,31 +126,9 @@ async fn both_ways_every_byte_arrives() {
         // 8 MiB, far more than the queue and the SCTP buffer hold.
         let total = 8 << 20;
 
-        // The browser offers, the engine answers.
-        let data = payload(total, 1);
-        let want = sha256_hex(&data);
-        let expr = format!("rtcTest.offer({total})");
-        let js = browser.eval(&expr);
-        let serve = async {
-            let session = page.sessions.recv().await.unwrap();
-            feed(session, data).await
-        };
-        let (got, _session): (Value, _) = tokio::join!(js, serve);
-        assert_eq!(got["bytes"], total, "{got}");
-        assert_eq!(got["sha256"], want.as_str());
-
-        // The engine offers, the browser answers.
-        let data = payload(total, 2);
-        let want = sha256_hex(&data);
-        let expr = format!("rtcTest.answer({total})");
-        let js = browser.eval(&expr);
-        let serve = async {
-            let session = page.sessions.recv().await.unwrap();
-            feed(session, data).await
-        };
-        let (got, session): (Value, _) = tokio::join!(js, serve);
-        assert_eq!(got["bytes"], total, "{got}");
-        assert_eq!(got["sha256"], want.as_str());
+        // The browser offers and the engine answers; then the other way.
+        transfer(&mut browser, &mut page, "offer", total, 1).await;
+        let session = transfer(&mut browser, &mut page, "answer", total, 2).await;
 
         // The browser closed its side: the session ends, and the engine lets it go.
         let mut session = session;
@@ -158,13 +157,7 @@ async fn a_browser_hiding_its_addresses_connects_both_ways() {
         let (_engine, mut page, mut browser, stop) = start_hiding(true).await;
         let total = 1 << 20;
         for how in ["offer", "answer"] {
-            let data = payload(total, 4);
-            let want = sha256_hex(&data);
-            let expr = format!("rtcTest.{how}({total})");
-            let js = browser.eval(&expr);
-            let serve = async { feed(page.sessions.recv().await.unwrap(), data).await };
-            let (got, _s): (Value, _) = tokio::join!(js, serve);
-            assert_eq!(got["sha256"], want.as_str(), "{how}: {got}");
+            transfer(&mut browser, &mut page, how, total, 4).await;
         }
         // The browser's SDPs named no address the engine could use.
         let sdps: Value = browser.eval("rtcTest.sdps").await;
@@ -206,67 +199,170 @@ async fn bad_sdp_is_refused_and_the_engine_stays_up() {
         assert_eq!(engine.sessions().await, 0);
 
         // Still serving.
-        let total = 1 << 20;
-        let data = payload(total, 3);
-        let want = sha256_hex(&data);
-        let expr = format!("rtcTest.offer({total})");
-        let js = browser.eval(&expr);
-        let serve = async { feed(page.sessions.recv().await.unwrap(), data).await };
-        let (got, _s): (Value, _) = tokio::join!(js, serve);
-        assert_eq!(got["sha256"], want.as_str());
+        transfer(&mut browser, &mut page, "offer", 1 << 20, 3).await;
         stop.cancel();
     })
     .await
     .expect("test timed out");
 }
 
-/// The spike's figure, not a test (`--ignored`, in release): 64 MiB to
-/// Chromium over one data channel in 64 KiB messages, against the same
-/// bytes over HTTP from a loopback server, in the same run.
+/// The spike's figure, not a test (`--ignored`, in release; `bench/run.sh`
+/// runs it with `P2PML_ONLY=1`): 64 MiB to Chromium over one data channel
+/// in 64 KiB messages from a bare engine, against the same bytes over HTTP
+/// from a loopback server and Chromium sending them to itself over its own
+/// data channel, in the same run. One warm-up pass of each, then three
+/// repetitions interleaved; prints one line, `RTC_BENCH {json}`, with the
+/// medians. The engine and the HTTP server run in this process, so its CPU
+/// time during a pass is theirs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn throughput() {
-    let (_engine, mut page, mut browser, stop) = start().await;
-    let total = 64 << 20;
-    let data = Bytes::from(payload(total, 9));
-    let http = {
-        let data = data.clone();
-        let app = axum::Router::new().route(
-            "/bytes",
-            axum::routing::get(move || {
-                let data = data.clone();
-                async move { ([("access-control-allow-origin", "*")], data) }
-            }),
+    tokio::time::timeout(Duration::from_secs(600), async {
+        let (_engine, mut page, mut browser, stop) = start().await;
+        let total = 64 << 20;
+        let data = Bytes::from(payload(total, 9));
+        let http = {
+            let data = data.clone();
+            let app = axum::Router::new().route(
+                "/bytes",
+                axum::routing::get(move || {
+                    let data = data.clone();
+                    async move { ([("access-control-allow-origin", "*")], data) }
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            addr
+        };
+        let hz = (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }) as f64;
+        // Machine-wide UDP datagrams sent and dropped at a full receive
+        // buffer (`/proc/net/snmp`): on loopback, what one side sent and the
+        // other never got, which SCTP then sends again.
+        let udp = || -> (u64, u64) {
+            let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+            let rows: Vec<Vec<&str>> = snmp
+                .lines()
+                .filter(|l| l.starts_with("Udp:"))
+                .map(|l| l.split_whitespace().collect())
+                .collect();
+            let get = |name: &str| -> u64 {
+                rows.first()
+                    .and_then(|names| names.iter().position(|n| *n == name))
+                    .and_then(|i| rows.get(1)?.get(i)?.parse().ok())
+                    .unwrap_or(0)
+            };
+            (get("OutDatagrams"), get("RcvbufErrors"))
+        };
+        let me = std::process::id();
+        let chromium = browser.pid();
+        let reps = 3;
+        const HOW: [&str; 3] = ["rtc", "http", "loopback"];
+        let mut runs: Vec<serde_json::Value> = Vec::new();
+        for rep in 0..=reps {
+            for how in HOW {
+                // Copied before the clock starts: `feed` takes it by value.
+                let mut owned = (how == "rtc").then(|| data.to_vec());
+                let u0 = udp();
+                let (p0, b0, w0) = (
+                    support::browser::process_cpu_ticks(me),
+                    support::browser::group_cpu_ticks(chromium),
+                    std::time::Instant::now(),
+                );
+                let got: Value = match how {
+                    "rtc" => {
+                        let expr = format!("rtcTest.offer({total}, false)");
+                        let js = browser.eval(&expr);
+                        let bytes = owned.take().unwrap();
+                        let serve = async { feed(page.sessions.recv().await.unwrap(), bytes).await };
+                        tokio::join!(js, serve).0
+                    }
+                    "http" => {
+                        browser
+                            .eval(&format!(
+                                "(async () => {{ const t0 = performance.now(); const r = await fetch('http://{http}/bytes'); \
+                                 const b = await r.arrayBuffer(); return {{ bytes: b.byteLength, ms: performance.now() - t0 }} }})()"
+                            ))
+                            .await
+                    }
+                    _ => browser.eval(&format!("rtcTest.loopback({total})")).await,
+                };
+                let wall = w0.elapsed().as_secs_f64();
+                let (p1, b1) = (
+                    support::browser::process_cpu_ticks(me),
+                    support::browser::group_cpu_ticks(chromium),
+                );
+                let u1 = udp();
+                assert_eq!(got["bytes"], total, "{how}: {got}");
+                let ms = got["ms"].as_f64().unwrap();
+                let run = serde_json::json!({
+                    "rep": rep, "how": how, "ms": (ms * 10.0).round() / 10.0,
+                    "mbit_s": (total as f64 * 8.0 / ms / 100.0).round() / 10.0,
+                    "server_cores": ((p1 - p0) as f64 / hz / wall * 1000.0).round() / 1000.0,
+                    "browser_cores": ((b1 - b0) as f64 / hz / wall * 1000.0).round() / 1000.0,
+                    "udp_sent": u1.0 - u0.0,
+                    "udp_rcvbuf_drops": u1.1 - u0.1,
+                });
+                eprintln!("{run}");
+                // Rep 0 warms the connection paths and the page's JIT up.
+                if rep > 0 {
+                    runs.push(run);
+                }
+            }
+        }
+        let median = |how: &str, key: &str| {
+            let mut v: Vec<f64> = runs
+                .iter()
+                .filter(|r| r["how"] == how)
+                .map(|r| r[key].as_f64().unwrap())
+                .collect();
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            v[v.len() / 2]
+        };
+        let series = |how: &str| -> Vec<f64> {
+            runs.iter()
+                .filter(|r| r["how"] == how)
+                .map(|r| r["mbit_s"].as_f64().unwrap())
+                .collect()
+        };
+        let sum = |how: &str, key: &str| -> u64 {
+            runs.iter()
+                .filter(|r| r["how"] == how)
+                .map(|r| r[key].as_u64().unwrap())
+                .sum()
+        };
+        let (rtc, http, lo) = (
+            median("rtc", "mbit_s"),
+            median("http", "mbit_s"),
+            median("loopback", "mbit_s"),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        addr
-    };
-    for rep in 0..3 {
-        let expr = format!("rtcTest.offer({total}, false)");
-        let js = browser.eval(&expr);
-        let serve = async { feed(page.sessions.recv().await.unwrap(), data.to_vec()).await };
-        let (got, _s): (Value, _) = tokio::join!(js, serve);
-        let rtc_ms = got["ms"].as_f64().unwrap();
-        let got: Value = browser
-            .eval(&format!(
-                "(async () => {{ const t0 = performance.now(); const r = await fetch('http://{http}/bytes'); \
-                 const b = await r.arrayBuffer(); return {{ bytes: b.byteLength, ms: performance.now() - t0 }} }})()"
-            ))
-            .await;
-        let http_ms = got["ms"].as_f64().unwrap();
-        let lo: Value = browser.eval(&format!("rtcTest.loopback({total})")).await;
-        eprintln!(
-            "RTC_BENCH rep {rep}: Chromium to itself {:.0} Mbit/s",
-            total as f64 * 8.0 / lo["ms"].as_f64().unwrap() / 1000.0
-        );
-        let mbit = |ms: f64| total as f64 * 8.0 / ms / 1000.0;
-        eprintln!(
-            "RTC_BENCH rep {rep}: data channel {:.0} Mbit/s, HTTP {:.0} Mbit/s",
-            mbit(rtc_ms),
-            mbit(http_ms)
-        );
-    }
-    stop.cancel();
+        let report = serde_json::json!({
+            "build": if cfg!(debug_assertions) { "debug" } else { "release" },
+            "bytes": total,
+            "message_bytes": MESSAGE,
+            "reps": reps,
+            "rtc_mbit_s": series("rtc"),
+            "http_mbit_s": series("http"),
+            "loopback_mbit_s": series("loopback"),
+            "rtc_median_mbit_s": rtc,
+            "http_median_mbit_s": http,
+            "loopback_median_mbit_s": lo,
+            "ratio_rtc_http": (rtc / http * 1000.0).round() / 1000.0,
+            "ratio_rtc_loopback": (rtc / lo * 1000.0).round() / 1000.0,
+            "rtc_server_cores": median("rtc", "server_cores"),
+            "rtc_browser_cores": median("rtc", "browser_cores"),
+            "http_server_cores": median("http", "server_cores"),
+            "http_browser_cores": median("http", "browser_cores"),
+            "loopback_browser_cores": median("loopback", "browser_cores"),
+            "rtc_udp_sent": sum("rtc", "udp_sent"),
+            "rtc_udp_rcvbuf_drops": sum("rtc", "udp_rcvbuf_drops"),
+            "loopback_udp_sent": sum("loopback", "udp_sent"),
+            "loopback_udp_rcvbuf_drops": sum("loopback", "udp_rcvbuf_drops"),
+            "runs": runs,
+        });
+        println!("RTC_BENCH {report}");
+        stop.cancel();
+    })
+    .await
+    .expect("benchmark timed out");
 }
