@@ -576,3 +576,52 @@ async fn the_daemon_offers_to_browsers_that_make_no_offers() {
     .await
     .expect("test timed out");
 }
+
+/// Unpinning a video leaves its browser swarms: the daemon is no longer a
+/// member of any swarm on its own tracker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpinned_video_leaves_its_swarms() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let cdn = TestCdn::start(&support::fixtures()).await;
+        let daemon = seeder(&work.path().join("seeder"), &[], true).await;
+        let video = daemon.seed(&cdn.url("audio/master.m3u8")).await;
+        let id = video["id"].as_str().unwrap().to_owned();
+        let members = |overview: &Value| -> u64 {
+            overview["swarms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["local"].as_u64().unwrap_or(0))
+                .sum()
+        };
+        // Two streams (the video and its audio rendition), each under the
+        // 2.2 and the 2.3 info_hash.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while members(&daemon.get_json("/api/v1/tracker").await) < 4 {
+            assert!(std::time::Instant::now() < deadline, "swarms never joined");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let r = support::client()
+            .delete(daemon.url(&format!("/api/v1/pins/{id}")))
+            .bearer_auth(daemon.token())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let overview = daemon.get_json("/api/v1/tracker").await;
+            if members(&overview) == 0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still a member: {overview}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("test timed out");
+}

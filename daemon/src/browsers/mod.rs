@@ -136,6 +136,13 @@ impl Browsers {
         ));
     }
 
+    fn is_followed(&self, video: &str) -> bool {
+        self.videos
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(video)
+    }
+
     /// Leaves a video's swarms.
     pub fn stop(&self, video: &str) {
         if let Some((stop, _)) = self

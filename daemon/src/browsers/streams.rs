@@ -144,10 +144,14 @@ async fn follow_stream(
             _ = tokio::time::sleep(wait) => {}
         }
     }
-    for h in &hashes {
-        browsers.swarms.leave(h);
+    // A video followed anew (played, then seeded) has taken these swarms
+    // and this table over; only a video no longer followed leaves them.
+    if !browsers.is_followed(&video) {
+        for h in &hashes {
+            browsers.swarms.leave(h);
+        }
+        browsers.host.forget(&key);
     }
-    browsers.host.forget(&key);
 }
 
 /// Reads the stream's playlist once; returns when to read it again.
