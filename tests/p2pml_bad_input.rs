@@ -42,12 +42,17 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
+    setup_with("").await
+}
+
+/// As `setup`, with `p2p` added to the daemon's `[p2p]` table.
+async fn setup_with(p2p: &str) -> Setup {
     let work = workdir();
     let origin = work.path().join("origin");
     make_video(&origin.join("big"), SEGMENTS, SEGMENT);
     let cdn = TestCdn::start(&origin).await;
     let p2p = format!(
-        "listen = []\n[webtorrent]\nlisten = \"127.0.0.1:0\"\nmax_peers = 8\nmax_peers_per_swarm = {PER_SWARM}\n"
+        "listen = []\n{p2p}\n[webtorrent]\nlisten = \"127.0.0.1:0\"\nmax_peers = 8\nmax_peers_per_swarm = {PER_SWARM}\n"
     );
     let daemon = Daemon::start_full(&work.path().join("seeder"), "", &p2p, &[]).await;
     let master = cdn.url("big/master.m3u8");
@@ -292,6 +297,34 @@ async fn a_browser_that_stops_reading_and_one_that_vanishes_are_dropped() {
         still_serving(&s, &mut browser, &mut good, 6).await;
         let st = s.daemon.stats().await;
         assert_eq!(st["browsers_connected"], json!(1), "{st}");
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// Browsers share the node's upload limit with every other peer: under
+/// `p2p.upload_bytes_per_sec` a 4 MiB segment cannot go out faster than
+/// the limit lets it (the first chunk goes at once, each later one waits
+/// its turn on the shared clock). A lower bound, so a slow machine cannot
+/// break it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_to_browsers_keep_to_the_upload_limit() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        const RATE: u64 = 2 << 20;
+        let s = setup_with(&format!("upload_bytes_per_sec = {RATE}")).await;
+        let mut browser = Chromium::launch(&s.page.url()).await;
+        let mut peer =
+            RawPeer::connect(&mut browser, &s.tracker, &s.info_hash, &peer_id("paced")).await;
+        let started = Instant::now();
+        let got = peer.fetch(&mut browser, 1, 1).await;
+        let took = started.elapsed();
+        assert!(got == origin_segment(&s.origin, 1), "wrong bytes");
+        let least = Duration::from_secs_f64((SEGMENT - 65535) as f64 / RATE as f64);
+        assert!(
+            took >= least,
+            "{SEGMENT} bytes in {took:?} under {RATE} B/s"
+        );
     })
     .await
     .expect("test timed out");
