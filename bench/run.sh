@@ -11,6 +11,7 @@
 #   PROOFS_ONLY=1 bash bench/run.sh   # contribution proofs only (about 1 minute)
 #   BROWSER_ONLY=1 bash bench/run.sh  # WebRTC-direct and WebSocket to Chromium vs HTTP (about 2 minutes after the build)
 #   P2PML_ONLY=1 bash bench/run.sh    # p2p-media-loader seeder: engine, throughput, CDN offload (about 5 minutes after the build)
+#   GATEWAY_ONLY=1 bash bench/run.sh  # the gateway against nginx: hit path and cold miss (about 3 minutes after the build)
 #
 # Knobs (environment): DURATION (wrk seconds per run, default 10),
 # CONNS (wrk connection counts, default "32 4"), N (cold-miss samples, default 30),
@@ -30,6 +31,9 @@
 # hand-written "## Browser transfer analysis" included. It needs Chromium and
 # bridge/js/dist/swarmseed.js (`npm ci && npm run build` in bridge/js).
 # BROWSER_PROFILE=debug runs that test in a debug build instead (faster to build).
+# GATEWAY_ONLY=1 runs only the gateway's hit-path and cold-miss benchmarks and
+# rewrites the head of an existing RESULTS.md up to "## Swarm offload" (its
+# "## Analysis" left for a hand-written one), keeping everything after it.
 # P2PML_ONLY=1 runs only the benchmarks of the browser swarm seeder (release,
 # `--ignored`): tests/rtc_engine.rs `throughput` (the bare str0m engine to
 # Chromium over one data channel, against HTTP and Chromium to itself) and
@@ -60,7 +64,8 @@ BROWSER_ONLY=${BROWSER_ONLY:-0}
 BROWSER_PROFILE=${BROWSER_PROFILE:-release}
 P2PML_ONLY=${P2PML_ONLY:-0}
 P2PML_PROFILE=${P2PML_PROFILE:-release}
-[ $((SWARM_ONLY + PROOFS_ONLY + BROWSER_ONLY + P2PML_ONLY)) -le 1 ] || { echo "SWARM_ONLY, PROOFS_ONLY, BROWSER_ONLY and P2PML_ONLY exclude each other" >&2; exit 2; }
+GATEWAY_ONLY=${GATEWAY_ONLY:-0}
+[ $((SWARM_ONLY + PROOFS_ONLY + BROWSER_ONLY + P2PML_ONLY + GATEWAY_ONLY)) -le 1 ] || { echo "SWARM_ONLY, PROOFS_ONLY, BROWSER_ONLY, P2PML_ONLY and GATEWAY_ONLY exclude each other" >&2; exit 2; }
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
@@ -372,7 +377,7 @@ else
     BIN=$REPO/target/release/swarmseed
 fi
 [ -x "$BIN" ] || die "no $BIN"
-if [ "$SWARM_ONLY" != 1 ]; then
+if [ "$SWARM_ONLY" != 1 ] && [ "$GATEWAY_ONLY" != 1 ]; then
     log "building the receipt_rate example (release)"
     (cd "$REPO" && cargo build --release -p swarmseed-proofs --example receipt_rate --quiet)
 fi
@@ -619,21 +624,15 @@ done
 curl -sf -o /dev/null "$GW/api/v1/health" || die "gateway health check failed"
 log "gateway at $GW"
 
-# /hls/seg/all/<base64url(url)>/<file name>, as the gateway writes it.
-seg_path() {
-    local url=$1 file
-    file=${url##*/}
-    file=${file%%\?*}
-    printf '/hls/seg/all/%s/%s' "$(printf '%s' "$url" | base64 -w0 | tr '+/' '-_' | tr -d '=')" "$file"
-}
-
-# The rewritten playlist must name exactly the paths computed here.
+# The gateway's paths carry tokens only it can mint, so they are read from
+# its rewritten playlist: the segment path ending in the file name.
 PLAYLIST=$(curl -sf "$GW/hls?url=$NG/bench/index.m3u8") || die "playlist through the gateway failed"
-SMALL_PATH=$(seg_path "$NG/bench/$SMALL")
-BIG_PATH=$(seg_path "$NG/bench/seg_big.ts")
-grep -qxF "$SMALL_PATH" <<<"$PLAYLIST" || die "rewritten playlist lacks $SMALL_PATH:
+seg_path() {
+    grep -m1 "^/hls/seg/all/.*/$1\$" <<<"$PLAYLIST" || die "rewritten playlist names no path for $1:
 $PLAYLIST"
-grep -qxF "$BIG_PATH" <<<"$PLAYLIST" || die "rewritten playlist lacks $BIG_PATH"
+}
+SMALL_PATH=$(seg_path "$SMALL")
+BIG_PATH=$(seg_path seg_big.ts)
 
 # ---------------------------------------------------------------- helpers
 # CPU ticks (user+system) of a process and its children's live processes.
@@ -784,12 +783,23 @@ done
 ttlb() { curl -sf -o /dev/null -w '%{time_total}\n' "$1"; }
 declare -A COLD
 cold_series() { # name gateway-or-direct url-template(with @)
-    local name=$1 where=$2 tmpl=$3 i url f=$OUT/cold-$1-$2.txt
+    local name=$1 where=$2 tmpl=$3 i url f=$OUT/cold-$1-$2.txt pl paths=()
     : >"$f"
+    if [ "$where" = gw ]; then
+        # A playlist naming the series, so the gateway mints its paths; reading
+        # it fetches no segment.
+        pl=$ORIGIN/cold/series-$name.m3u8
+        { printf '#EXTM3U\n#EXT-X-TARGETDURATION:2\n'
+          for i in $(seq 1 "$N"); do printf '#EXTINF:2.0,\n%s\n' "${tmpl//@/$i}"; done
+          printf '#EXT-X-ENDLIST\n'; } >"$pl"
+        chmod 644 "$pl"
+        mapfile -t paths < <(curl -sf "$GW/hls?url=$NG/cold/series-$name.m3u8" | grep '^/hls/seg/')
+        [ "${#paths[@]}" -eq "$N" ] || die "the gateway's playlist for $name names ${#paths[@]} of $N segments"
+    fi
     for i in $(seq 1 "$N"); do
         url=${tmpl//@/$i}
         if [ "$where" = gw ]; then
-            ttlb "$GW$(seg_path "$url")" >>"$f" || die "cold GET via gateway failed: $url"
+            ttlb "$GW${paths[$((i - 1))]}" >>"$f" || die "cold GET via gateway failed: $url"
         else
             ttlb "$url" >>"$f" || die "direct GET failed: $url"
         fi
@@ -899,7 +909,19 @@ GIT_DIRTY=$(cd "$REPO" && { git diff --quiet HEAD -- daemon gateway Cargo.toml C
     echo "## Analysis"
     echo
     echo "(filled in by hand after the run)"
-} >"$RESULTS"
+} >"$TMP/gateway.md"
+if [ "$GATEWAY_ONLY" = 1 ]; then
+    # Everything from the swarm sections on stays as it was.
+    { cat "$TMP/gateway.md"
+      if [ -f "$RESULTS" ] && grep -q '^## Swarm offload' "$RESULTS"; then
+          echo
+          sed -n '/^## Swarm offload/,$p' "$RESULTS"
+      fi; } >"$TMP/results.md"
+    mv "$TMP/results.md" "$RESULTS"
+    log "wrote the gateway sections of $RESULTS"
+    exit 0
+fi
+cp "$TMP/gateway.md" "$RESULTS"
 
 # The gateway's daemon is done; the swarm part starts its own.
 kill -TERM "$DAEMON_PID" 2>/dev/null || true

@@ -136,9 +136,11 @@ def media_paths(playlist: bytes) -> list[str]:
 
 
 def origin_url_of(path: str) -> str:
-    """The origin URL inside /hls/seg/<range>/<base64url(url)>/<file>."""
+    """The origin URL inside /hls/seg/<range>/<token>/<file>: the token is
+    base64url of a version byte, a 16-byte MAC, an 8-byte video tag and the
+    URL."""
     token = path.split("/")[4]
-    return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))[25:].decode()
 
 
 # ---------------------------------------------------------------- daemons

@@ -12,6 +12,8 @@
 //! - [`web`]: the web page the gateway serves at `GET /`, built into the binary.
 
 pub mod blocks_wire;
+#[doc(hidden)]
+pub mod fuzz_api;
 pub mod p2pml;
 pub mod receipts_wire;
 pub mod relay;

@@ -1,9 +1,13 @@
-//! HTTP fetches from the origin: timeouts, bounded retries, bounded bodies.
+//! HTTP fetches from the origin: timeouts, bounded retries, bounded bodies,
+//! and the gateway's upstream policy on every URL, every redirect, every
+//! resolved address and the address actually connected to.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use gateway::{ByteRange, SourceError};
+use gateway::{ByteRange, Refusal, SourceError, UpstreamPolicy};
 use reqwest::{StatusCode, header};
 use tracing::{debug, warn};
 use url::Url;
@@ -17,25 +21,45 @@ pub struct Fetched {
     pub final_url: Url,
 }
 
+const MAX_REDIRECTS: usize = 5;
+
 #[derive(Clone)]
 pub struct Cdn {
     client: reqwest::Client,
     /// Bound on waiting for response headers, and for each body chunk.
     timeout: Duration,
     retries: u32,
+    policy: Arc<UpstreamPolicy>,
 }
 
 impl Cdn {
-    pub fn new(timeout: Duration, retries: u32) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        timeout: Duration,
+        retries: u32,
+        policy: Arc<UpstreamPolicy>,
+    ) -> Result<Self, reqwest::Error> {
+        let redirects = policy.clone();
         let client = reqwest::Client::builder()
             .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::limited(5))
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= MAX_REDIRECTS {
+                    return attempt.error("too many redirects");
+                }
+                match redirects.check_url(attempt.url()) {
+                    Ok(()) => attempt.follow(),
+                    Err(refusal) => attempt.error(refusal),
+                }
+            }))
+            .dns_resolver(CheckedResolver {
+                policy: policy.clone(),
+            })
             .user_agent(concat!("swarmseed/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {
             client,
             timeout,
             retries,
+            policy,
         })
     }
 
@@ -70,6 +94,9 @@ impl Cdn {
         let timed_out = || SourceError::UpstreamTimeout {
             ms: self.timeout.as_millis() as u64,
         };
+        self.policy
+            .check_url(url)
+            .map_err(|r| SourceError::Refused(r.to_string()))?;
         let mut request = self.client.get(url.clone());
         if let Some(r) = range {
             if r.length > limit {
@@ -83,7 +110,15 @@ impl Cdn {
         let mut response = tokio::time::timeout(self.timeout, request.send())
             .await
             .map_err(|_| timed_out())?
-            .map_err(|e| SourceError::Unreachable(e.without_url().to_string()))?;
+            .map_err(unreachable)?;
+        // The resolver already filtered names; this also covers addresses
+        // written in URLs and anything a connector might add.
+        if let Some(addr) = response.remote_addr()
+            && let Err(r) = self.policy.check_addr(addr.ip())
+        {
+            warn!(url = %url, %addr, "upstream connected to a refused address");
+            return Err(SourceError::Refused(r.to_string()));
+        }
         let status = response.status();
         // A server that ignores Range sends the whole resource; skip to the range.
         let (skip, want) = match (range, status) {
@@ -145,12 +180,56 @@ impl Cdn {
     }
 }
 
+/// A refusal by the policy (in a redirect or the resolver) keeps its reason.
+fn unreachable(e: reqwest::Error) -> SourceError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(s) = source {
+        if let Some(r) = s.downcast_ref::<Refusal>() {
+            return SourceError::Refused(r.to_string());
+        }
+        source = s.source();
+    }
+    SourceError::Unreachable(e.without_url().to_string())
+}
+
+/// Resolves names with the system resolver and keeps only the addresses the
+/// policy allows, so a name cannot lead the client to a private address.
+struct CheckedResolver {
+    policy: Arc<UpstreamPolicy>,
+}
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.policy.clone();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = all
+                .iter()
+                .copied()
+                .filter(|a| policy.check_addr(a.ip()).is_ok())
+                .collect();
+            match (allowed.is_empty(), all.first()) {
+                (false, _) => Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs),
+                (true, Some(a)) => {
+                    let refusal = policy
+                        .check_addr(a.ip())
+                        .err()
+                        .unwrap_or(Refusal::Private(a.ip().to_string()));
+                    Err(Box::new(refusal) as Box<dyn std::error::Error + Send + Sync>)
+                }
+                (true, None) => Err(format!("{host} has no addresses").into()),
+            }
+        })
+    }
+}
+
 fn retryable(e: &SourceError) -> bool {
     match e {
         SourceError::UpstreamStatus { status } => *status >= 500,
         SourceError::UpstreamTimeout { .. }
         | SourceError::Unreachable(_)
         | SourceError::ShortBody { .. } => true,
-        SourceError::TooLarge { .. } | SourceError::Store => false,
+        SourceError::TooLarge { .. } | SourceError::Store | SourceError::Refused(_) => false,
     }
 }

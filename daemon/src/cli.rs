@@ -134,6 +134,22 @@ pub fn daemon_url(config: &Config, path: &str) -> String {
     format!("http://{}{path}", gateway_addr(config))
 }
 
+/// A client for the local daemon that sends the API token, when it can be
+/// read, with every request: a public gateway wants it for reads of local
+/// state too. Never used for other hosts.
+pub fn daemon_client(config: &Config) -> anyhow::Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Ok(token) = api_token(config) {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .context("the API token is not a valid header value")?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    Ok(reqwest::Client::builder()
+        .default_headers(headers)
+        .build()?)
+}
+
 /// The running daemon's API token, for mutating requests.
 pub(crate) fn api_token(config: &Config) -> anyhow::Result<String> {
     let token_path = config.data_dir.join("api.token");
@@ -153,7 +169,7 @@ pub async fn seed(
     options: gateway::SeedOptions,
 ) -> anyhow::Result<String> {
     let token = api_token(config)?;
-    let client = reqwest::Client::new();
+    let client = daemon_client(config)?;
     let reply = client
         .post(daemon_url(config, "/api/v1/videos"))
         .bearer_auth(token.trim())
@@ -214,7 +230,12 @@ pub async fn cidmap(url: &str) -> anyhow::Result<crate::cidmap::CidMap> {
         matches!(url.scheme(), "http" | "https"),
         "only http and https URLs are accepted"
     );
-    let cdn = crate::cdn::Cdn::new(std::time::Duration::from_secs(30), 2)?;
+    // The person at this machine named the URL; no policy but the scheme.
+    let anywhere = gateway::UpstreamPolicy {
+        allow_private: true,
+        ..gateway::UpstreamPolicy::default()
+    };
+    let cdn = crate::cdn::Cdn::new(std::time::Duration::from_secs(30), 2, anywhere.into())?;
     let limit = 1 << 30;
     let renditions = crate::cidmap::renditions(&url, |u| {
         let cdn = cdn.clone();

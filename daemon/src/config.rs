@@ -65,6 +65,48 @@ pub struct GatewayConfig {
     pub max_segment_bytes: ByteSize,
     /// The largest playlist accepted from upstream.
     pub max_playlist_bytes: ByteSize,
+    /// Serve on a non-loopback address (a VPS, or a reverse proxy in front).
+    /// Required for any `listen` that is not loopback. A public gateway
+    /// needs the API token for what reveals local state (pins, videos,
+    /// events, proofs export), takes `/hls?url=` only for
+    /// `allowed_origins`, and limits each client address.
+    pub public: bool,
+    /// Host names (no port) this gateway answers besides `localhost`,
+    /// `127.0.0.1`, `[::1]` and the listen address. Requests naming any
+    /// other host are refused, which defeats DNS rebinding.
+    pub hostnames: Vec<String>,
+    /// If set, the only upstreams the gateway fetches from: host names
+    /// (`cdn.example.com`, `cdn.example.com:8443`, `.example.com` for every
+    /// name under it) or URL prefixes (`https://cdn.example.com/videos/`).
+    pub allowed_origins: Vec<String>,
+    /// Fetch from upstreams on loopback, private, link-local and
+    /// unique-local addresses. Unset: allowed on a loopback gateway,
+    /// refused on a public one.
+    pub allow_private_origins: Option<bool>,
+    /// Web origins (`https://player.example`) whose pages may use the HLS,
+    /// segment and read-only API paths (CORS). None by default; every other
+    /// cross-site request is refused.
+    pub cors_origins: Vec<String>,
+    /// How long a new connection may take to send its first request's
+    /// headers, in milliseconds.
+    pub header_timeout_ms: u64,
+    /// How long a connection may sit with no request in flight, or move no
+    /// bytes, before it is closed, in milliseconds.
+    pub idle_timeout_ms: u64,
+    /// Connections open at once; when full, the oldest idle one is closed.
+    pub max_connections: u32,
+    /// On a public gateway: connections open at once from one address.
+    pub max_connections_per_ip: u32,
+    /// On a public gateway: requests per second from one address, with
+    /// bursts of twice as many; more are answered 429.
+    pub requests_per_sec_per_ip: u32,
+}
+
+impl GatewayConfig {
+    /// Whether upstreams on private addresses may be fetched.
+    pub fn private_origins_allowed(&self) -> bool {
+        self.allow_private_origins.unwrap_or(!self.public)
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -211,6 +253,16 @@ impl Default for GatewayConfig {
             cdn_retries: 2,
             max_segment_bytes: ByteSize::mib(256),
             max_playlist_bytes: ByteSize::mib(8),
+            public: false,
+            hostnames: Vec::new(),
+            allowed_origins: Vec::new(),
+            allow_private_origins: None,
+            cors_origins: Vec::new(),
+            header_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 4096,
+            max_connections_per_ip: 64,
+            requests_per_sec_per_ip: 100,
         }
     }
 }
@@ -342,6 +394,70 @@ impl Config {
         if g.max_playlist_bytes.as_u64() < 1024 {
             return fail("gateway.max_playlist_bytes", "must be at least 1KiB".into());
         }
+        if !g.listen.ip().is_loopback() && !g.public {
+            return fail(
+                "gateway.listen",
+                format!(
+                    "{} is not a loopback address; it would expose the HLS proxy and the APIs \
+                     to every host that can reach it. Set gateway.public = true to serve there \
+                     (the README's Security section says what that changes)",
+                    g.listen
+                ),
+            );
+        }
+        for h in &g.hostnames {
+            if h.is_empty()
+                || h.contains([':', '/'])
+                || !h
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b))
+            {
+                return fail(
+                    "gateway.hostnames",
+                    format!("{h:?} is not a host name (no port, no scheme)"),
+                );
+            }
+        }
+        for o in &g.allowed_origins {
+            if let Err(e) = gateway::AllowedOrigin::parse(o) {
+                return fail("gateway.allowed_origins", e);
+            }
+        }
+        for o in &g.cors_origins {
+            if web_origin(o).is_none() {
+                return fail(
+                    "gateway.cors_origins",
+                    format!("{o:?} is not a web origin such as https://player.example"),
+                );
+            }
+        }
+        if !(100..=600_000).contains(&g.header_timeout_ms) {
+            return fail(
+                "gateway.header_timeout_ms",
+                format!("{} is outside 100..=600000", g.header_timeout_ms),
+            );
+        }
+        if !(100..=3_600_000).contains(&g.idle_timeout_ms) {
+            return fail(
+                "gateway.idle_timeout_ms",
+                format!("{} is outside 100..=3600000", g.idle_timeout_ms),
+            );
+        }
+        if g.max_connections == 0 {
+            return fail("gateway.max_connections", "must be at least 1".into());
+        }
+        if g.max_connections_per_ip == 0 {
+            return fail(
+                "gateway.max_connections_per_ip",
+                "must be at least 1".into(),
+            );
+        }
+        if g.requests_per_sec_per_ip == 0 {
+            return fail(
+                "gateway.requests_per_sec_per_ip",
+                "must be at least 1".into(),
+            );
+        }
         if self.data_dir.as_os_str().is_empty() {
             return fail("data_dir", "must not be empty".into());
         }
@@ -470,6 +586,17 @@ fn is_peer_id(s: &str) -> bool {
     s.parse::<libp2p::PeerId>().is_ok()
 }
 
+/// `scheme://host[:port]` as browsers send it in `Origin`, or `None`.
+pub fn web_origin(text: &str) -> Option<String> {
+    let url = Url::parse(text).ok()?;
+    let bare = url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && !text.ends_with('/');
+    (matches!(url.scheme(), "http" | "https") && url.has_host() && bare)
+        .then(|| url.origin().ascii_serialization())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -485,6 +612,22 @@ mod tests {
         let c = Config::parse("").unwrap();
         assert_eq!(c.store.max_bytes, ByteSize::gib(50));
         assert_eq!(c.p2p.listen.len(), 3);
+    }
+
+    #[test]
+    fn a_public_listener_must_be_asked_for() {
+        let c = Config::parse("[gateway]\nlisten = \"0.0.0.0:8080\"\npublic = true").unwrap();
+        assert!(!c.gateway.private_origins_allowed());
+        let (_, message) = Config::parse("[gateway]\nlisten = \"10.1.2.3:8080\"").unwrap_err();
+        assert!(message.contains("gateway.public = true"), "{message}");
+        let c = Config::parse("").unwrap();
+        assert!(c.gateway.private_origins_allowed());
+        let c = Config::parse("[gateway]\nallow_private_origins = false").unwrap();
+        assert!(!c.gateway.private_origins_allowed());
+        assert_eq!(
+            web_origin("https://Player.Example:443").as_deref(),
+            Some("https://player.example")
+        );
     }
 
     #[test]
@@ -516,6 +659,25 @@ mod tests {
                 "[[videos]]\nurl = \"http://o/m.m3u8\"\ntrackers = [\"udp://t:1\"]",
                 "videos[0].trackers[0]",
             ),
+            ("[gateway]\nlisten = \"0.0.0.0:8080\"", "gateway.listen"),
+            ("[gateway]\nlisten = \"[::]:8080\"", "gateway.listen"),
+            (
+                "[gateway]\nhostnames = [\"seed.example:80\"]",
+                "gateway.hostnames",
+            ),
+            (
+                "[gateway]\nallowed_origins = [\"ftp://cdn/\"]",
+                "gateway.allowed_origins",
+            ),
+            (
+                "[gateway]\ncors_origins = [\"https://a.example/page\"]",
+                "gateway.cors_origins",
+            ),
+            (
+                "[gateway]\nheader_timeout_ms = 1",
+                "gateway.header_timeout_ms",
+            ),
+            ("[gateway]\nmax_connections = 0", "gateway.max_connections"),
         ];
         for (text, key) in cases {
             let (k, m) = Config::parse(text).unwrap_err();

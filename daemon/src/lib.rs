@@ -7,6 +7,8 @@ pub mod cidmap;
 pub mod cli;
 pub mod config;
 pub mod fetch;
+#[doc(hidden)]
+pub mod fuzz_api;
 pub mod holdings;
 pub mod notify;
 pub mod peers;

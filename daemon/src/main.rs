@@ -80,7 +80,8 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             action: ProofsCommand::Export { epoch, out, config },
         } => {
             let config = cli::load_config(config.as_deref())?;
-            let json = proofs_cli::export(&cli::daemon_url(&config, ""), epoch).await?;
+            let client = cli::daemon_client(&config)?;
+            let json = proofs_cli::export(&client, &cli::daemon_url(&config, ""), epoch).await?;
             match out {
                 Some(path) => std::fs::write(&path, json)?,
                 None => println!("{}", String::from_utf8_lossy(&json)),

@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use gateway::PinStatus;
 
-use crate::cli::{api_token, daemon_url};
+use crate::cli::{api_token, daemon_client, daemon_url};
 use crate::config::Config;
 
 #[derive(Debug, Subcommand)]
@@ -27,7 +27,7 @@ pub enum PinAction {
 }
 
 pub async fn run(config: &Config, action: PinAction) -> anyhow::Result<String> {
-    let client = reqwest::Client::new();
+    let client = daemon_client(config)?;
     let url = daemon_url(config, "/api/v1/pins");
     match action {
         PinAction::Add { url: video, id } => {

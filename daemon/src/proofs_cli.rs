@@ -101,12 +101,17 @@ async fn walk_api(base: &Url) -> anyhow::Result<Bundle> {
     })
 }
 
-/// The running daemon's bundle of closed epochs, as JSON.
-pub async fn export(gateway: &str, epoch: Option<u64>) -> anyhow::Result<Vec<u8>> {
+/// The running daemon's bundle of closed epochs, as JSON; `client` carries
+/// the token a public gateway asks for.
+pub async fn export(
+    client: &reqwest::Client,
+    gateway: &str,
+    epoch: Option<u64>,
+) -> anyhow::Result<Vec<u8>> {
     let mut url = format!("{gateway}/api/v1/proofs/export");
     if let Some(e) = epoch {
         url.push_str(&format!("?epoch={e}"));
     }
-    let bundle: Bundle = get_json(&reqwest::Client::new(), &url).await?;
+    let bundle: Bundle = get_json(client, &url).await?;
     Ok(serde_json::to_vec_pretty(&bundle)?)
 }

@@ -1,14 +1,13 @@
 //! `swarmseed run`: brings the components up in order, and down in reverse.
 
 use std::collections::HashSet;
-use std::future::IntoFuture;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use bridge::relay::RelayLimits;
-use gateway::{GatewayState, SeedOptions, Telemetry, WebAssets};
+use gateway::{Access, GatewayState, PathKey, SeedOptions, Telemetry, WebAssets};
 use libp2p::PeerId;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -43,10 +42,12 @@ pub const GATEWAY_ADDR_FILE: &str = "gateway.addr";
 
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
+    raise_fd_limit();
     create_private_dir(&data_dir)?;
     let key = keys::load_or_create_identity(&data_dir)?;
     let certificate = keys::load_or_create_certificate(&data_dir)?;
     let token = keys::load_or_create_token(&data_dir)?;
+    let path_key = keys::load_or_create_path_key(&data_dir)?;
     let store_dir = data_dir.join("store");
     let limits = crate::store::Limits {
         memory_cache: config.store.memory_cache.as_u64(),
@@ -157,8 +158,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let rooms_task = tokio::spawn(rooms.clone().run(room_rx, shutdown.clone()));
 
     let g = &config.gateway;
-    let cdn = Cdn::new(Duration::from_millis(g.cdn_timeout_ms), g.cdn_retries)
-        .context("building the HTTP client")?;
+    let access = access(g, PathKey::new(&path_key), token);
+    let cdn = Cdn::new(
+        Duration::from_millis(g.cdn_timeout_ms),
+        g.cdn_retries,
+        Arc::new(access.upstream.clone()),
+    )
+    .context("building the HTTP client")?;
     let limits = Limits {
         segment_bytes: g.max_segment_bytes.as_u64(),
         playlist_bytes: g.max_playlist_bytes.as_u64(),
@@ -222,27 +228,34 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let addr = listener.local_addr()?;
     let addr_file = data_dir.join(GATEWAY_ADDR_FILE);
     write_atomically(&addr_file, addr.to_string().as_bytes())?;
-    let mut app = gateway::router(GatewayState {
-        source: service,
-        telemetry,
-        shutdown: shutdown.clone(),
-        api_token: Some(token.into()),
-        web: Some(Arc::new(WebAssets::new(
-            bridge::web::assets()
-                .iter()
-                .map(|f| (f.name, f.content_type, f.bytes)),
-        ))),
-    });
-    if let Some(tracker) = browsers.as_ref().and_then(|b| b.tracker.clone()) {
-        app = app.merge(bridge::tracker::router(tracker));
-    }
-    // The tracker bounds sockets per address.
-    let server = axum::serve(
+    let tracker = browsers
+        .as_ref()
+        .and_then(|b| b.tracker.clone())
+        .map(bridge::tracker::router)
+        .unwrap_or_default();
+    let app = gateway::router_with(
+        GatewayState {
+            source: service,
+            telemetry,
+            shutdown: shutdown.clone(),
+            access: Arc::new(Access {
+                listen: addr,
+                ..access
+            }),
+            web: Some(Arc::new(WebAssets::new(
+                bridge::web::assets()
+                    .iter()
+                    .map(|f| (f.name, f.content_type, f.bytes)),
+            ))),
+        },
+        tracker,
+    );
+    let mut server = tokio::spawn(gateway::serve(
         listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let mut server = tokio::spawn(server.into_future());
+        app,
+        gateway_limits(g),
+        shutdown.clone(),
+    ));
     info!(%addr, "gateway listening");
     let configured: Vec<_> = config
         .videos
@@ -315,6 +328,65 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .context("flushing the store")?;
     info!("stopped");
     Ok(())
+}
+
+/// Every connection is a file descriptor, and the usual soft limit (1024)
+/// is below `gateway.max_connections`; the hard limit is ours to take.
+fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            let old = limit.rlim_cur;
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                info!(
+                    from = old,
+                    to = limit.rlim_max,
+                    "raised the open file limit"
+                );
+            }
+        }
+    }
+}
+
+/// Who may use the gateway, from `[gateway]`.
+fn access(g: &crate::config::GatewayConfig, paths: PathKey, token: String) -> Access {
+    let mut access = Access::new(paths, g.listen);
+    access.public = g.public;
+    access.api_token = Some(token.into());
+    access.hostnames = g.hostnames.iter().map(|h| h.to_ascii_lowercase()).collect();
+    access.cors_origins = g
+        .cors_origins
+        .iter()
+        .filter_map(|o| crate::config::web_origin(o))
+        .collect();
+    access.upstream = gateway::UpstreamPolicy {
+        allowed_origins: g
+            .allowed_origins
+            .iter()
+            .filter_map(|o| gateway::AllowedOrigin::parse(o).ok())
+            .collect(),
+        allow_private: g.private_origins_allowed(),
+        require_allowed: g.public,
+    };
+    access
+}
+
+fn gateway_limits(g: &crate::config::GatewayConfig) -> gateway::ServeLimits {
+    gateway::ServeLimits {
+        header_timeout: Duration::from_millis(g.header_timeout_ms),
+        idle_timeout: Duration::from_millis(g.idle_timeout_ms),
+        max_connections: g.max_connections as usize,
+        per_ip: g.public.then_some(gateway::PerIp {
+            connections: g.max_connections_per_ip as usize,
+            requests_per_sec: g.requests_per_sec_per_ip,
+        }),
+    }
 }
 
 /// The data dir holds keys and tokens, so only its owner may enter it.

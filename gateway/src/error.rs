@@ -15,6 +15,10 @@ pub enum ApiError {
     NotFound,
     #[error("missing or wrong bearer token")]
     Unauthorized,
+    /// Refused by policy: a path this gateway did not mint, an upstream it
+    /// may not fetch from.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("playlist does not parse: {0}")]
     BadPlaylist(String),
     #[error("not in the store (only-if-cached)")]
@@ -34,6 +38,8 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Source(SourceError::Refused(_)) => StatusCode::FORBIDDEN,
             ApiError::NotCached => StatusCode::GATEWAY_TIMEOUT,
             ApiError::BadPlaylist(_) => StatusCode::BAD_GATEWAY,
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,

@@ -4,9 +4,12 @@
 //! The gateway knows nothing of stores, peers or CDNs. It asks a
 //! [`SegmentSource`] for playlists and segments, and the daemon supplies one.
 
+mod access;
 mod api;
 mod error;
 mod events;
+#[doc(hidden)]
+pub mod fuzz_api;
 mod hls;
 mod metrics;
 mod node;
@@ -14,8 +17,10 @@ mod pins;
 mod proofs;
 mod range;
 mod segments;
+mod serve;
 mod source;
 mod telemetry;
+mod upstream;
 mod web;
 
 use std::sync::Arc;
@@ -25,16 +30,19 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 
+pub use access::{Access, Refused};
 pub use error::ApiError;
-pub use hls::paths::{ipfs_cid, playlist_path, segment_path};
+pub use hls::paths::{PathKey, PathKind, Paths, VideoTag, ipfs_cid};
 pub use hls::rewrite::{References, RewriteError, references, rewrite_playlist};
 pub use node::{NodeApi, NodeInfo, SeedOptions, SeedRequest, VideoStatus};
 pub use pins::PinStatus;
 pub use proofs::ProofsApi;
+pub use serve::{PerIp, ServeLimits, serve};
 pub use source::{
     ByteRange, Origin, Playlist, Segment, SegmentKey, SegmentSource, SourceError, StoreUsage,
 };
 pub use telemetry::{Counters, Event, Stats, Telemetry, Upload};
+pub use upstream::{AllowedOrigin, Refusal, UpstreamPolicy, is_private};
 pub use web::{CONTENT_SECURITY_POLICY, WebAsset, WebAssets};
 
 /// API request bodies are small JSON documents; anything larger is refused.
@@ -46,8 +54,8 @@ pub struct GatewayState<S> {
     pub telemetry: Arc<Telemetry>,
     /// Cancelled when the daemon shuts down, so long-lived responses (SSE) end.
     pub shutdown: CancellationToken,
-    /// Bearer token for mutating requests; none refuses them all.
-    pub api_token: Option<Arc<str>>,
+    /// Names, origins, tokens and the path key: who may ask for what.
+    pub access: Arc<Access>,
     /// The web page's files; none answers `GET /` with 404.
     pub web: Option<Arc<WebAssets>>,
 }
@@ -58,7 +66,7 @@ impl<S> Clone for GatewayState<S> {
             source: self.source.clone(),
             telemetry: self.telemetry.clone(),
             shutdown: self.shutdown.clone(),
-            api_token: self.api_token.clone(),
+            access: self.access.clone(),
             web: self.web.clone(),
         }
     }
@@ -66,6 +74,16 @@ impl<S> Clone for GatewayState<S> {
 
 /// Builds the gateway's router.
 pub fn router<S: SegmentSource + NodeApi + ProofsApi>(state: GatewayState<S>) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The gateway's router with `extra` routes (the tracker) served on the same
+/// listener, under the same access rules.
+pub fn router_with<S: SegmentSource + NodeApi + ProofsApi>(
+    state: GatewayState<S>,
+    extra: Router,
+) -> Router {
+    let access = state.access.clone();
     Router::new()
         .route("/", get(web::index::<S>))
         .route("/web/{file}", get(web::file::<S>))
@@ -99,6 +117,8 @@ pub fn router<S: SegmentSource + NodeApi + ProofsApi>(state: GatewayState<S>) ->
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
         .with_state(state)
+        .merge(extra)
+        .layer(axum::middleware::from_fn_with_state(access, access::guard))
 }
 
 /// The stats snapshot served by `/api/v1/stats`, SSE and `/metrics`.

@@ -122,6 +122,27 @@ pub async fn metrics<S: SegmentSource>(State(state): State<GatewayState<S>>) -> 
         "Segment writes refused because the store's disk is full.",
         s.store_full_errors as f64,
     );
+    let r = &state.access.refused;
+    let _ = writeln!(
+        out,
+        "# HELP swarmseed_requests_refused_total Requests refused, by rule: host (not one of the \
+         gateway's names), cross_site (an origin not in gateway.cors_origins), path (a gateway \
+         path this gateway did not mint), upstream (a URL gateway.allowed_origins or the \
+         private-address rule refuses).\n\
+         # TYPE swarmseed_requests_refused_total counter"
+    );
+    for (rule, n) in [
+        ("host", &r.host),
+        ("cross_site", &r.cross_site),
+        ("path", &r.path),
+        ("upstream", &r.upstream),
+    ] {
+        let n = n.load(std::sync::atomic::Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "swarmseed_requests_refused_total{{rule=\"{rule}\"}} {n}"
+        );
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -123,16 +123,9 @@ pub trait NodeApi: Send + Sync + 'static {
 
 /// Mutating requests carry `Authorization: Bearer <data_dir/api.token>`.
 pub(crate) fn authorize<S>(state: &GatewayState<S>, headers: &HeaderMap) -> Result<(), ApiError> {
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match (&state.api_token, given) {
-        (Some(token), Some(given)) if constant_time_eq(token.as_bytes(), given.as_bytes()) => {
-            Ok(())
-        }
-        _ => Err(ApiError::Unauthorized),
+    match state.access.authorized(headers) {
+        true => Ok(()),
+        false => Err(ApiError::Unauthorized),
     }
 }
 
@@ -174,18 +167,16 @@ pub(crate) fn authorized_video<S>(
             }
         }
     }
+    let url = parse_upstream(&req.url)?;
+    state.access.check_upstream(&url, true)?;
     Ok((
-        parse_upstream(&req.url)?,
+        url,
         SeedOptions {
             id: req.id,
             swarm_id: req.swarm_id,
             trackers: req.trackers,
         },
     ))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 pub async fn node<S: SegmentSource + NodeApi>(

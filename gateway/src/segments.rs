@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::GatewayState;
 use crate::error::ApiError;
-use crate::hls::paths::{decode_range, decode_segment_token};
+use crate::hls::paths::{PathKind, decode_range};
 use crate::range::{RangeReply, parse};
 use crate::source::{Origin, SegmentKey, SegmentSource};
 use crate::telemetry::Counters;
@@ -18,10 +18,9 @@ pub async fn segment<S: SegmentSource>(
     Path((range, token, file)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let key = SegmentKey {
-        range: decode_range(&range)?,
-        url: decode_segment_token(&token)?,
-    };
+    let range = decode_range(&range)?;
+    let (url, _video) = state.access.open_path(PathKind::Segment, &token, range)?;
+    let key = SegmentKey { url, range };
     let seg = if only_if_cached(&headers) {
         // RFC 9111 §5.2.1.7: what is stored, or 504; never the network.
         state

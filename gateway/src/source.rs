@@ -99,6 +99,10 @@ pub enum SourceError {
     UpstreamTimeout { ms: u64 },
     #[error("upstream unreachable: {0}")]
     Unreachable(String),
+    /// The upstream, or where it redirected or resolved to, is not one
+    /// this gateway fetches from.
+    #[error("upstream refused: {0}")]
+    Refused(String),
     #[error("upstream body exceeds the limit of {limit} bytes")]
     TooLarge { limit: u64 },
     #[error("upstream sent {got} bytes where {want} were expected")]

@@ -7,8 +7,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bytes::Bytes;
 use gateway::{
-    GatewayState, NodeApi, Origin, Playlist, Segment, SegmentKey, SegmentSource, SourceError,
-    StoreUsage, Telemetry, WebAssets, router, segment_path,
+    Access, GatewayState, NodeApi, Origin, PathKey, Paths, Playlist, Segment, SegmentKey,
+    SegmentSource, SourceError, StoreUsage, Telemetry, VideoTag, WebAssets, router,
 };
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -65,13 +65,25 @@ fn app() -> (axum::Router, Arc<Telemetry>) {
     app_with(None)
 }
 
+const KEY: [u8; 32] = [9; 32];
+
+fn access() -> Access {
+    let mut access = Access::new(PathKey::new(&KEY), "127.0.0.1:8080".parse().unwrap());
+    access.api_token = Some("secret-token".into());
+    access
+}
+
 fn app_with(web: Option<WebAssets>) -> (axum::Router, Arc<Telemetry>) {
+    app_with_access(web, access())
+}
+
+fn app_with_access(web: Option<WebAssets>, access: Access) -> (axum::Router, Arc<Telemetry>) {
     let telemetry = Arc::new(Telemetry::new());
     let state = GatewayState {
         source: Arc::new(Fixed),
         telemetry: telemetry.clone(),
         shutdown: Default::default(),
-        api_token: Some("secret-token".into()),
+        access: Arc::new(access),
         web: web.map(Arc::new),
     };
     (router(state), telemetry)
@@ -106,10 +118,13 @@ async fn get(
 }
 
 fn seg(path: &str) -> String {
-    segment_path(
-        &Url::parse(&format!("http://origin.test{path}")).unwrap(),
-        None,
-    )
+    let key = PathKey::new(&KEY);
+    let url = Url::parse(&format!("http://origin.test{path}")).unwrap();
+    Paths {
+        key: &key,
+        video: VideoTag::of(&url),
+    }
+    .segment(&url, None)
 }
 
 #[tokio::test]
@@ -173,9 +188,14 @@ async fn source_errors_map_to_statuses_with_json_bodies() {
     );
     let (status, _, _) = get(app.clone(), "/api/v1/node", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _, body) = get(app, "/hls?url=http://origin.test/ok.m3u8", None).await;
+    let (status, _, body) = get(app.clone(), "/hls?url=http://origin.test/ok.m3u8", None).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(String::from_utf8_lossy(&body).contains(&seg("/a.ts")));
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let path = text.lines().find(|l| l.starts_with("/hls/seg/")).unwrap();
+    assert!(path.ends_with("/a.ts"), "{path}");
+    let (status, _, body) = get(app, path, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, BODY);
 }
 
 #[tokio::test]
@@ -313,5 +333,212 @@ async fn metrics_count_uploads_by_protocol_in_the_exposition_format() {
             stats.bytes_uploaded_p2pml
         ),
         (100, 20, 3)
+    );
+}
+
+async fn send(
+    app: &axum::Router,
+    req: axum::http::request::Builder,
+) -> (StatusCode, axum::http::HeaderMap, Bytes) {
+    let res = app
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = res.into_parts();
+    (
+        parts.status,
+        parts.headers,
+        body.collect().await.unwrap().to_bytes(),
+    )
+}
+
+fn reason(body: &Bytes) -> String {
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap();
+    json["error"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn paths_from_other_keys_or_altered_are_refused_with_a_reason() {
+    let (app, _) = app();
+    let other = PathKey::new(&[1; 32]);
+    let url = Url::parse("http://origin.test/a.ts").unwrap();
+    let forged = Paths {
+        key: &other,
+        video: VideoTag::of(&url),
+    }
+    .segment(&url, None);
+    let (status, _, body) = get(app.clone(), &forged, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(reason(&body).contains("not issued by this gateway"));
+    // The range is part of what the token names.
+    let good = seg("/a.ts");
+    let ranged = good.replacen("/all/", "/0-5/", 1);
+    assert_eq!(
+        get(app.clone(), &ranged, None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    // A segment token does not open a playlist.
+    let token = good.split('/').nth(4).unwrap();
+    let (status, _, _) = get(app.clone(), &format!("/hls/pl/{token}/a.m3u8"), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(get(app, &good, None).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn foreign_hosts_and_cross_site_requests_are_refused() {
+    let (app, _) = app_with(Some(web()));
+    let ok = "/hls?url=http://origin.test/ok.m3u8";
+    let (status, _, body) = send(&app, Request::get(ok).header("host", "evil.example:8080")).await;
+    assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
+    assert!(reason(&body).contains("gateway.hostnames"));
+    for host in ["127.0.0.1:8080", "localhost:8080", "[::1]:8080"] {
+        assert_eq!(
+            send(&app, Request::get(ok).header("host", host)).await.0,
+            StatusCode::OK,
+            "{host}"
+        );
+    }
+    let cross = || {
+        Request::get(ok)
+            .header("host", "127.0.0.1:8080")
+            .header("sec-fetch-site", "cross-site")
+            .header("origin", "https://evil.example")
+    };
+    let (status, headers, _) = send(&app, cross()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(headers.get("access-control-allow-origin").is_none());
+    // An <img> sends Sec-Fetch-Site and no Origin; a same-site page counts too.
+    let img = Request::get(seg("/a.ts")).header("sec-fetch-site", "same-site");
+    assert_eq!(send(&app, img).await.0, StatusCode::FORBIDDEN);
+    // The page itself, its own fetches and players that send neither header.
+    assert_eq!(
+        send(
+            &app,
+            Request::get("/").header("sec-fetch-site", "cross-site")
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    let own = Request::get("/api/v1/stats")
+        .header("host", "127.0.0.1:8080")
+        .header("origin", "http://127.0.0.1:8080")
+        .header("sec-fetch-site", "same-origin");
+    assert_eq!(send(&app, own).await.0, StatusCode::OK);
+    assert_eq!(
+        send(&app, Request::get("/api/v1/stats")).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn cors_is_for_named_origins_and_reads_only() {
+    let mut a = access();
+    a.cors_origins = vec!["http://127.0.0.1:9000".into()];
+    let (app, _) = app_with_access(None, a);
+    let from = |origin: &str, req: axum::http::request::Builder| {
+        req.header("host", "127.0.0.1:8080")
+            .header("origin", origin)
+            .header("sec-fetch-site", "same-site")
+    };
+    let (status, headers, body) = send(
+        &app,
+        from(
+            "http://127.0.0.1:9000",
+            Request::get(seg("/a.ts")).header("range", "bytes=0-3"),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(body, &BODY[..4]);
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "http://127.0.0.1:9000"
+    );
+    assert!(
+        headers["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .contains("content-range")
+    );
+    let preflight = from("http://127.0.0.1:9000", Request::options(seg("/a.ts")))
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "range");
+    let (status, headers, _) = send(&app, preflight).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(
+        headers["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("range")
+    );
+    // Other origins, and anything that changes the node, get nothing.
+    let (status, headers, _) = send(
+        &app,
+        from("http://127.0.0.1:9001", Request::get(seg("/a.ts"))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(headers.get("access-control-allow-origin").is_none());
+    let preflight = from("http://127.0.0.1:9000", Request::options("/api/v1/pins"))
+        .header("access-control-request-method", "POST");
+    let (status, headers, _) = send(&app, preflight).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(headers.get("access-control-allow-origin").is_none());
+    let post = from("http://127.0.0.1:9000", Request::post("/api/v1/pins"))
+        .header("authorization", "Bearer secret-token");
+    assert_eq!(send(&app, post).await.0, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_public_gateway_hides_local_state_and_takes_only_allowed_origins() {
+    let mut a = access();
+    a.public = true;
+    a.upstream.require_allowed = true;
+    a.upstream.allow_private = false;
+    let (app, _) = app_with_access(None, a.clone());
+    for path in [
+        "/api/v1/pins",
+        "/api/v1/videos",
+        "/api/v1/events",
+        "/api/v1/proofs/export",
+    ] {
+        assert_eq!(
+            get(app.clone(), path, None).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{path}"
+        );
+    }
+    let authed = Request::get("/api/v1/videos").header("authorization", "Bearer secret-token");
+    assert_eq!(send(&app, authed).await.0, StatusCode::OK);
+    assert_eq!(
+        get(app.clone(), "/api/v1/stats", None).await.0,
+        StatusCode::OK
+    );
+    let (status, _, body) = get(app.clone(), "/hls?url=http://origin.test/ok.m3u8", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(reason(&body).contains("allowed_origins"));
+    // Minted paths still play: the playlist that named them was allowed.
+    assert_eq!(get(app, &seg("/a.ts"), None).await.0, StatusCode::OK);
+    a.upstream.allowed_origins = vec![gateway::AllowedOrigin::parse("origin.test").unwrap()];
+    let (app, _) = app_with_access(None, a);
+    assert_eq!(
+        get(app.clone(), "/hls?url=http://origin.test/ok.m3u8", None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(app.clone(), "/hls?url=http://other.test/ok.m3u8", None)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        get(app, "/hls?url=http://127.0.0.1:1/ok.m3u8", None)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
     );
 }

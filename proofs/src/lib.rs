@@ -12,6 +12,8 @@
 
 mod envelope;
 pub mod export;
+#[doc(hidden)]
+pub mod fuzz_api;
 pub mod merkle;
 mod receipt;
 mod root;

@@ -112,7 +112,7 @@ impl PageServer {
 
 /// hls.js's ESM build from `bridge/js/node_modules` (pinned in
 /// `package.json`), for pages that play video with the loader.
-async fn hls_js() -> axum::response::Response {
+pub async fn hls_js() -> axum::response::Response {
     match tokio::fs::read(npm::dir("bridge/js").join("node_modules/hls.js/dist/hls.mjs")).await {
         Ok(js) => ([(header::CONTENT_TYPE, "text/javascript")], js).into_response(),
         Err(e) => (

@@ -43,20 +43,76 @@ impl Daemon {
         p2p: &str,
         env: &[(&str, &str)],
     ) -> Daemon {
+        let config = Self::write_config(home, gateway_extra, p2p);
+        let mut command = Command::new(BIN);
+        command.args(["run", "--config"]).arg(&config);
+        Self::launch(home, command, env).await
+    }
+
+    /// Writes `home/config.toml`: data in `home/data`, the gateway on
+    /// loopback port 0 with `gateway_extra`, and `p2p` as the `[p2p]` table.
+    pub fn write_config(home: &Path, gateway_extra: &str, p2p: &str) -> PathBuf {
         std::fs::create_dir_all(home).unwrap();
         let config = home.join("config.toml");
+        let listen = if gateway_extra.contains("listen =") {
+            ""
+        } else {
+            "listen = \"127.0.0.1:0\"\n"
+        };
         std::fs::write(
             &config,
             format!(
-                "data_dir = {data:?}\n[gateway]\nlisten = \"127.0.0.1:0\"\n{gateway_extra}\n[p2p]\nmdns = false\n{p2p}\n{webtorrent}",
+                "data_dir = {data:?}\n[gateway]\n{listen}{gateway_extra}\n[p2p]\nmdns = false\n{p2p}\n{webtorrent}",
                 data = home.join("data"),
                 webtorrent = if p2p.contains("[webtorrent]") { "" } else { WEBTORRENT_ON_LOOPBACK },
             ),
         )
         .unwrap();
-        let mut command = Command::new(BIN);
-        command.args(["run", "--config"]).arg(&config);
-        Self::launch(home, command, env).await
+        config
+    }
+
+    /// As `start`, in a mount namespace of the daemon's own where
+    /// `/etc/hosts` is `hosts`, so names resolve where the test says.
+    /// Needs root (or `unshare -m` rights).
+    pub async fn start_with_hosts(home: &Path, gateway_extra: &str, hosts: &str) -> Daemon {
+        let config = Self::write_config(home, gateway_extra, "listen = []\n");
+        let hosts_file = home.join("hosts");
+        std::fs::write(&hosts_file, hosts).unwrap();
+        let mut command = Command::new("unshare");
+        command
+            .args(["-m", "sh", "-c"])
+            .arg("mount --bind \"$1\" /etc/hosts && exec \"$2\" run --config \"$3\"")
+            .arg("sh")
+            .arg(&hosts_file)
+            .arg(BIN)
+            .arg(&config);
+        Self::launch(home, command, &[]).await
+    }
+
+    /// Runs `swarmseed run` on a config that it must refuse: its exit
+    /// status and what it printed.
+    pub fn refused(home: &Path, gateway_extra: &str) -> (ExitStatus, String) {
+        let config = Self::write_config(home, gateway_extra, "listen = []\n");
+        let mut child = Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn swarmseed");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the daemon started on a config it should refuse");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status, text)
     }
 
     /// A daemon browsers can dial: TCP for the swarm, and WebRTC-direct and

@@ -34,6 +34,8 @@ const MAX_ENTRIES: usize = 1024;
 const MESSAGE_BLOCK_BYTES: usize = 2 << 20;
 /// Wantlist streams served at once for one peer; more are dropped.
 const STREAMS_PER_PEER: usize = 4;
+/// How long a wantlist stream may go without a whole message.
+const SESSION_IDLE: std::time::Duration = std::time::Duration::from_secs(120);
 
 struct Server {
     swarm: Swarm,
@@ -96,7 +98,11 @@ impl Server {
     /// Reads wantlists from `inbound` until it ends, answering each.
     async fn session(&self, peer: PeerId, mut inbound: Stream) -> Result<(), WireError> {
         let mut out: Option<Stream> = None;
-        while let Some(message) = pb::read(&mut inbound).await? {
+        // A peer that sends nothing, or half a message, for this long gives
+        // its stream (and its share of STREAMS_PER_PEER) back.
+        while let Ok(read) = tokio::time::timeout(SESSION_IDLE, pb::read(&mut inbound)).await
+            && let Some(message) = read?
+        {
             let Some(wantlist) = message.wantlist else {
                 continue;
             };

@@ -111,6 +111,23 @@ pub fn load_or_create_token(data_dir: &Path) -> Result<String, KeyError> {
     Ok(token)
 }
 
+/// The key behind the gateway's path tokens, created at first start. Kept,
+/// so the paths players hold stay valid across restarts.
+pub fn load_or_create_path_key(data_dir: &Path) -> Result<[u8; 32], KeyError> {
+    let path = data_dir.join(PATH_KEY_FILE);
+    if let Some(bytes) = read_secret(&path)? {
+        return bytes.try_into().map_err(|_| KeyError::Invalid {
+            path: path.display().to_string(),
+            what: "gateway path key (32 bytes)",
+        });
+    }
+    let key: [u8; 32] = rand::random();
+    write_secret(&path, &key)?;
+    Ok(key)
+}
+
+pub const PATH_KEY_FILE: &str = "gateway.key";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +150,30 @@ mod tests {
         assert!(matches!(
             load_or_create_identity(dir.path()),
             Err(KeyError::Exposed { .. })
+        ));
+    }
+
+    #[test]
+    fn the_path_key_persists_and_is_refused_when_group_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = load_or_create_path_key(dir.path()).unwrap();
+        assert_eq!(load_or_create_path_key(dir.path()).unwrap(), a);
+        let path = dir.path().join(PATH_KEY_FILE);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        let err = load_or_create_path_key(dir.path()).unwrap_err();
+        assert!(matches!(err, KeyError::Exposed { .. }));
+        // The message names the file and the fix, never the key.
+        let text = err.to_string();
+        assert!(text.contains("chmod 600") && !text.contains(&format!("{:?}", a)));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        fs::write(&path, b"short").unwrap();
+        assert!(matches!(
+            load_or_create_path_key(dir.path()),
+            Err(KeyError::Invalid { .. })
         ));
     }
 }

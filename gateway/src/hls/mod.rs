@@ -28,7 +28,9 @@ pub async fn top_playlist<S: SegmentSource>(
         .url
         .ok_or_else(|| ApiError::BadRequest("missing url parameter".into()))?;
     let url = paths::parse_upstream(&url)?;
-    serve_playlist(&state, &url).await
+    state.access.check_upstream(&url, false)?;
+    let video = paths::VideoTag::of(&url);
+    serve_playlist(&state, &url, video).await
 }
 
 /// `GET /hls/pl/{token}/{file}`
@@ -36,16 +38,23 @@ pub async fn child_playlist<S: SegmentSource>(
     State(state): State<GatewayState<S>>,
     Path((token, _file)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let url = paths::decode_token(&token)?;
-    serve_playlist(&state, &url).await
+    let (url, video) = state
+        .access
+        .open_path(paths::PathKind::Playlist, &token, None)?;
+    serve_playlist(&state, &url, video).await
 }
 
 async fn serve_playlist<S: SegmentSource>(
     state: &GatewayState<S>,
     url: &Url,
+    video: paths::VideoTag,
 ) -> Result<Response, ApiError> {
     let playlist = state.source.playlist(url).await?;
-    let body = rewrite::rewrite_playlist(&playlist.body, &playlist.base).map_err(|e| {
+    let paths = paths::Paths {
+        key: &state.access.paths,
+        video,
+    };
+    let body = rewrite::rewrite_playlist(&playlist.body, &playlist.base, paths).map_err(|e| {
         tracing::warn!(url = %url, error = %e, "playlist does not parse");
         ApiError::BadPlaylist(e.to_string())
     })?;

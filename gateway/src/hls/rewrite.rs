@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use m3u8_rs::{MasterPlaylist, MediaPlaylist, Playlist};
 use url::Url;
 
-use super::paths::{playlist_path, segment_path};
+use super::paths::Paths;
 use crate::source::{ByteRange, SegmentKey};
 
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +15,14 @@ pub enum RewriteError {
     NotAPlaylist,
     #[error("EXT-X-BYTERANGE without an offset does not follow a range of {0}")]
     DanglingByteRange(String),
+    /// A range of no bytes, or one past the end of what an offset can say:
+    /// no path is minted that the segment handler would refuse.
+    #[error("byte range {length}@{offset} of {uri} names no bytes")]
+    EmptyByteRange {
+        uri: String,
+        offset: u64,
+        length: u64,
+    },
     #[error("URI {0:?} cannot be resolved")]
     BadUri(String),
 }
@@ -39,23 +47,44 @@ pub struct References {
     pub session_data: Vec<(String, Url)>,
 }
 
-/// Parses `body` (an HLS playlist fetched from `base`) and rewrites it.
-pub fn rewrite_playlist(body: &[u8], base: &Url) -> Result<Vec<u8>, RewriteError> {
-    rewrite_and_collect(body, base).map(|(out, _)| out)
+/// Parses `body` (an HLS playlist fetched from `base`) and rewrites it, with
+/// every path minted by `paths`.
+pub fn rewrite_playlist(
+    body: &[u8],
+    base: &Url,
+    paths: Paths<'_>,
+) -> Result<Vec<u8>, RewriteError> {
+    rewrite_and_collect(body, base, Some(paths)).map(|(out, _)| out)
 }
 
 /// What the playlist at `base` names, without rewriting it.
 pub fn references(body: &[u8], base: &Url) -> Result<References, RewriteError> {
-    rewrite_and_collect(body, base).map(|(_, refs)| refs)
+    rewrite_and_collect(body, base, None).map(|(_, refs)| refs)
 }
 
-fn rewrite_and_collect(body: &[u8], base: &Url) -> Result<(Vec<u8>, References), RewriteError> {
+/// The walk both share; with no `paths`, URIs are resolved but left as written.
+struct Walk<'a> {
+    base: &'a Url,
+    paths: Option<Paths<'a>>,
+    refs: References,
+}
+
+fn rewrite_and_collect(
+    body: &[u8],
+    base: &Url,
+    paths: Option<Paths<'_>>,
+) -> Result<(Vec<u8>, References), RewriteError> {
     let mut playlist = m3u8_rs::parse_playlist_res(body).map_err(|_| RewriteError::NotAPlaylist)?;
-    let mut refs = References::default();
+    let mut walk = Walk {
+        base,
+        paths,
+        refs: References::default(),
+    };
     match &mut playlist {
-        Playlist::MasterPlaylist(m) => rewrite_master(m, base, &mut refs)?,
-        Playlist::MediaPlaylist(m) => rewrite_media(m, base, &mut refs)?,
+        Playlist::MasterPlaylist(m) => rewrite_master(m, &mut walk)?,
+        Playlist::MediaPlaylist(m) => rewrite_media(m, &mut walk)?,
     }
+    let refs = walk.refs;
     let mut out = Vec::with_capacity(body.len() * 2);
     playlist
         .write_to(&mut out)
@@ -85,81 +114,90 @@ fn absolute(base: &Url, uri: &mut String) -> Result<(), RewriteError> {
 }
 
 /// Only http(s) playlists are proxied; any other scheme is left as written.
-fn via_gateway_playlist(
-    base: &Url,
-    uri: &mut String,
-    refs: &mut References,
-) -> Result<(), RewriteError> {
-    let url = resolve(base, uri)?;
+fn via_gateway_playlist(w: &mut Walk<'_>, uri: &mut String) -> Result<(), RewriteError> {
+    let url = resolve(w.base, uri)?;
     if is_http(&url) {
-        *uri = playlist_path(&url);
-        refs.playlists.push(url);
+        if let Some(paths) = w.paths {
+            *uri = paths.playlist(&url);
+        }
+        w.refs.playlists.push(url);
     }
     Ok(())
 }
 
-fn rewrite_master(
-    m: &mut MasterPlaylist,
-    base: &Url,
-    refs: &mut References,
-) -> Result<(), RewriteError> {
+/// A byte range the segment path can carry: at least one byte, its end
+/// within u64.
+fn checked(uri: &str, offset: u64, length: u64) -> Result<ByteRange, RewriteError> {
+    match length > 0 && offset.checked_add(length).is_some() {
+        true => Ok(ByteRange { offset, length }),
+        false => Err(RewriteError::EmptyByteRange {
+            uri: uri.to_owned(),
+            offset,
+            length,
+        }),
+    }
+}
+
+fn via_gateway_segment(w: &Walk<'_>, uri: &mut String, url: &Url, range: Option<ByteRange>) {
+    if let Some(paths) = w.paths {
+        *uri = paths.segment(url, range);
+    }
+}
+
+fn rewrite_master(m: &mut MasterPlaylist, w: &mut Walk<'_>) -> Result<(), RewriteError> {
     for v in &mut m.variants {
-        via_gateway_playlist(base, &mut v.uri, refs)?;
+        via_gateway_playlist(w, &mut v.uri)?;
     }
     for a in &mut m.alternatives {
         if let Some(uri) = &mut a.uri {
-            via_gateway_playlist(base, uri, refs)?;
+            via_gateway_playlist(w, uri)?;
         }
     }
     for d in &mut m.session_data {
         if let m3u8_rs::SessionDataField::Uri(uri) = &mut d.field {
-            absolute(base, uri)?;
+            absolute(w.base, uri)?;
             if let Ok(url) = Url::parse(uri) {
-                refs.session_data.push((d.data_id.clone(), url));
+                w.refs.session_data.push((d.data_id.clone(), url));
             }
         }
     }
     for k in &mut m.session_key {
         if let Some(uri) = &mut k.0.uri {
-            absolute(base, uri)?;
+            absolute(w.base, uri)?;
         }
     }
     Ok(())
 }
 
-fn rewrite_media(
-    m: &mut MediaPlaylist,
-    base: &Url,
-    refs: &mut References,
-) -> Result<(), RewriteError> {
+fn rewrite_media(m: &mut MediaPlaylist, w: &mut Walk<'_>) -> Result<(), RewriteError> {
     // Where the previous range of each resource ended, for ranges with no offset.
     let mut range_end: HashMap<Url, u64> = HashMap::new();
-    refs.media_sequence = m.media_sequence;
-    refs.ended = m.end_list;
+    w.refs.media_sequence = m.media_sequence;
+    w.refs.ended = m.end_list;
     for seg in &mut m.segments {
         if let Some(key) = &mut seg.key
             && let Some(uri) = &mut key.uri
         {
             // Keys stay with the origin and never enter the store.
-            absolute(base, uri)?;
+            absolute(w.base, uri)?;
         }
         if let Some(map) = &mut seg.map {
-            let url = resolve(base, &map.uri)?;
+            let url = resolve(w.base, &map.uri)?;
             if is_fetchable(&url) {
-                let range = map.byte_range.take().map(|r| ByteRange {
-                    offset: r.offset.unwrap_or(0),
-                    length: r.length,
-                });
-                map.uri = segment_path(&url, range);
+                let range = match map.byte_range.take() {
+                    Some(r) => Some(checked(&map.uri, r.offset.unwrap_or(0), r.length)?),
+                    None => None,
+                };
+                via_gateway_segment(w, &mut map.uri, &url, range);
                 let key = SegmentKey { url, range };
-                if !refs.segments.contains(&key) {
-                    refs.segments.push(key);
+                if !w.refs.segments.contains(&key) {
+                    w.refs.segments.push(key);
                 }
             }
         }
-        let url = resolve(base, &seg.uri)?;
+        let url = resolve(w.base, &seg.uri)?;
         if !is_fetchable(&url) {
-            refs.media.push(None);
+            w.refs.media.push(None);
             continue;
         }
         let range = match seg.byte_range.take() {
@@ -171,17 +209,15 @@ fn rewrite_media(
                         .get(&url)
                         .ok_or_else(|| RewriteError::DanglingByteRange(seg.uri.clone()))?,
                 };
-                range_end.insert(url.clone(), offset.saturating_add(r.length));
-                Some(ByteRange {
-                    offset,
-                    length: r.length,
-                })
+                let range = checked(&seg.uri, offset, r.length)?;
+                range_end.insert(url.clone(), range.offset + range.length);
+                Some(range)
             }
         };
-        seg.uri = segment_path(&url, range);
+        via_gateway_segment(w, &mut seg.uri, &url, range);
         let key = SegmentKey { url, range };
-        refs.media.push(Some(key.clone()));
-        refs.segments.push(key);
+        w.refs.media.push(Some(key.clone()));
+        w.refs.segments.push(key);
     }
     Ok(())
 }
@@ -189,27 +225,39 @@ fn rewrite_media(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hls::paths::{decode_range, decode_token};
+    use crate::hls::paths::{PathKey, PathKind, VideoTag, decode_range};
 
-    fn rewrite(text: &str, base: &str) -> String {
-        String::from_utf8(rewrite_playlist(text.as_bytes(), &Url::parse(base).unwrap()).unwrap())
-            .unwrap()
+    fn key() -> PathKey {
+        PathKey::new(&[3; 32])
     }
 
-    /// Decodes a gateway segment path back to (url, range).
+    fn rewrite(text: &str, base: &str) -> String {
+        let base = Url::parse(base).unwrap();
+        let key = key();
+        let paths = Paths {
+            key: &key,
+            video: VideoTag::of(&base),
+        };
+        String::from_utf8(rewrite_playlist(text.as_bytes(), &base, paths).unwrap()).unwrap()
+    }
+
+    /// Opens a gateway segment path back to (url, range).
     fn seg_of(path: &str) -> (String, Option<ByteRange>) {
         let p: Vec<&str> = path.split('/').collect();
         assert_eq!(p[2], "seg", "{path}");
-        (
-            decode_token(p[4]).unwrap().to_string(),
-            decode_range(p[3]).unwrap(),
-        )
+        let range = decode_range(p[3]).unwrap();
+        let (url, _) = key().open(PathKind::Segment, p[4], range).unwrap();
+        (url.to_string(), range)
     }
 
     fn pl_of(path: &str) -> String {
         let p: Vec<&str> = path.split('/').collect();
         assert_eq!(p[2], "pl", "{path}");
-        decode_token(p[3]).unwrap().to_string()
+        key()
+            .open(PathKind::Playlist, p[3], None)
+            .unwrap()
+            .0
+            .to_string()
     }
 
     fn attr<'a>(line: &'a str, name: &str) -> &'a str {
@@ -386,6 +434,11 @@ seg3.m4s?exp=99&sig=abc
     #[test]
     fn garbage_is_refused() {
         let base = Url::parse("https://cdn.example/x.m3u8").unwrap();
+        let key = key();
+        let paths = Paths {
+            key: &key,
+            video: VideoTag::of(&base),
+        };
         for body in [
             "",
             "hello world",
@@ -393,14 +446,28 @@ seg3.m4s?exp=99&sig=abc
             "\u{0}\u{1}binary",
         ] {
             assert!(
-                rewrite_playlist(body.as_bytes(), &base).is_err(),
+                rewrite_playlist(body.as_bytes(), &base, paths).is_err(),
                 "{body:?}"
             );
         }
         let dangling = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\n#EXT-X-BYTERANGE:100\na.ts\n";
         assert!(matches!(
-            rewrite_playlist(dangling.as_bytes(), &base),
+            rewrite_playlist(dangling.as_bytes(), &base, paths),
             Err(RewriteError::DanglingByteRange(_))
         ));
+        for range in ["0@5", "10@18446744073709551610"] {
+            let body = format!(
+                "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\n#EXT-X-BYTERANGE:{range}\na.ts\n"
+            );
+            assert!(
+                matches!(
+                    rewrite_playlist(body.as_bytes(), &base, paths),
+                    Err(RewriteError::EmptyByteRange { .. })
+                ),
+                "{range}"
+            );
+        }
+        let map = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MAP:URI=\"i.mp4\",BYTERANGE=\"0@0\"\n#EXTINF:2,\na.ts\n";
+        assert!(rewrite_playlist(map.as_bytes(), &base, paths).is_err());
     }
 }
