@@ -6,6 +6,12 @@ use swarmseed::proofs_cli;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
+// Requests are parsed on one worker thread and their buffers freed on
+// another; glibc's arenas take a lock for every such free, mimalloc's
+// per-thread heaps do not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // Two TLS stacks link rustls; without a process default the first TLS
     // connection panics.

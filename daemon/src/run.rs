@@ -237,7 +237,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         GatewayState {
             source: service,
             telemetry,
-            shutdown: shutdown.clone(),
+            shutdown: Arc::new(shutdown.clone()),
             access: Arc::new(Access {
                 listen: addr,
                 ..access

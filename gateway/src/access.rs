@@ -105,8 +105,10 @@ impl Access {
     /// A `Host` header value (port and all) names this gateway. An address
     /// written as such cannot be a rebound name; only names are checked.
     fn own_host(&self, host: &str) -> bool {
-        let name = strip_port(host).to_ascii_lowercase();
-        if name == "localhost" || self.hostnames.contains(&name) {
+        let name = strip_port(host);
+        if name.eq_ignore_ascii_case("localhost")
+            || self.hostnames.iter().any(|h| h.eq_ignore_ascii_case(name))
+        {
             return true;
         }
         match name
@@ -179,7 +181,10 @@ fn area(method: &Method, path: &str) -> Area {
         "/api/v1/proofs/peers",
     ]
     .iter()
-    .any(|p| path == *p || path.starts_with(&format!("{p}/")));
+    .any(|p| {
+        path.strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    });
     Area::Read { secret }
 }
 
@@ -211,18 +216,17 @@ fn site(headers: &HeaderMap, host: Option<&str>) -> Site {
     }
 }
 
-fn host_of(req: &Request) -> Option<String> {
+fn host_of(req: &Request) -> Option<&str> {
     req.headers()
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
 }
 
 /// The access rules, before any handler runs.
 pub async fn guard(State(access): State<Arc<Access>>, req: Request, next: Next) -> Response {
     let host = host_of(&req);
-    if let Some(h) = &host
+    if let Some(h) = host
         && !access.own_host(h)
     {
         Refused::count(&access.refused.host);
@@ -232,7 +236,7 @@ pub async fn guard(State(access): State<Arc<Access>>, req: Request, next: Next) 
         );
     }
     let area = area(req.method(), req.uri().path());
-    let cors_origin = match (area, site(req.headers(), host.as_deref())) {
+    let cors_origin = match (area, site(req.headers(), host)) {
         (Area::Page | Area::Tracker, _) | (_, Site::Same) => None,
         (Area::Read { .. }, Site::Cross(Some(o))) if access.cors_origins.contains(&o) => Some(o),
         (Area::Mutate, Site::Cross(_)) => {

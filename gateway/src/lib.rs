@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 
@@ -53,7 +54,9 @@ pub struct GatewayState<S> {
     pub source: Arc<S>,
     pub telemetry: Arc<Telemetry>,
     /// Cancelled when the daemon shuts down, so long-lived responses (SSE) end.
-    pub shutdown: CancellationToken,
+    /// Behind an `Arc` because the state is cloned for every request, and
+    /// cloning a token takes its lock, which every request would contend on.
+    pub shutdown: Arc<CancellationToken>,
     /// Names, origins, tokens and the path key: who may ask for what.
     pub access: Arc<Access>,
     /// The web page's files; none answers `GET /` with 404.
@@ -84,22 +87,22 @@ pub fn router_with<S: SegmentSource + NodeApi + ProofsApi>(
     extra: Router,
 ) -> Router {
     let access = state.access.clone();
+    // On the two handlers that read a body only: a router-wide layer would
+    // cost every request, the hit path's too, a layer of its own.
+    let limit = DefaultBodyLimit::max(MAX_REQUEST_BODY);
     Router::new()
         .route("/", get(web::index::<S>))
         .route("/web/{file}", get(web::file::<S>))
         .route("/hls", get(hls::top_playlist::<S>))
         .route("/hls/pl/{token}/{file}", get(hls::child_playlist::<S>))
-        .route(
-            "/hls/seg/{range}/{token}/{file}",
-            get(segments::segment::<S>),
-        )
+        .route("/hls/seg/{*rest}", get(segments::segment::<S>))
         .route("/api/v1/health", get(api::health))
         .route("/api/v1/stats", get(api::stats::<S>))
         .route("/api/v1/events", get(events::events::<S>))
         .route("/api/v1/node", get(node::node::<S>))
         .route(
             "/api/v1/videos",
-            get(node::videos::<S>).post(node::seed::<S>),
+            get(node::videos::<S>).post(node::seed::<S>.layer(limit)),
         )
         .route("/api/v1/videos/{id}/cidmap", get(node::cidmap::<S>))
         .route("/api/v1/proofs/epochs", get(proofs::epochs::<S>))
@@ -108,14 +111,16 @@ pub fn router_with<S: SegmentSource + NodeApi + ProofsApi>(
         .route("/api/v1/proofs/receipts/{hash}", get(proofs::receipt::<S>))
         .route("/api/v1/proofs/export", get(proofs::export::<S>))
         .route("/api/v1/proofs/peers", get(proofs::peers::<S>))
-        .route("/api/v1/pins", get(pins::list::<S>).post(pins::add::<S>))
+        .route(
+            "/api/v1/pins",
+            get(pins::list::<S>).post(pins::add::<S>.layer(limit)),
+        )
         .route(
             "/api/v1/pins/{id}",
             axum::routing::delete(pins::remove::<S>),
         )
         .route("/metrics", get(metrics::metrics::<S>))
         .fallback(api::not_found)
-        .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
         .with_state(state)
         .merge(extra)
         .layer(axum::middleware::from_fn_with_state(access, access::guard))

@@ -1,7 +1,7 @@
 //! Segment and init-section handler.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -12,16 +12,33 @@ use crate::range::{RangeReply, parse};
 use crate::source::{Origin, SegmentKey, SegmentSource};
 use crate::telemetry::Counters;
 
-/// `GET /hls/seg/{range}/{token}/{file}`
+/// `GET /hls/seg/{range}/{token}/{file}`, routed as `/hls/seg/{*rest}`:
+/// this is the hit path, and its parts need neither percent-decoding (a
+/// range, base64url, a file name read only for its extension) nor the
+/// copies that extracting them one by one would make.
 pub async fn segment<S: SegmentSource>(
     State(state): State<GatewayState<S>>,
-    Path((range, token, file)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    let range = decode_range(&range)?;
-    let (url, _video) = state.access.open_path(PathKind::Segment, &token, range)?;
+    let headers = request.headers();
+    let rest = request
+        .uri()
+        .path()
+        .strip_prefix("/hls/seg/")
+        .unwrap_or_default();
+    let mut parts = rest.split('/');
+    let (Some(range), Some(token), Some(file), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ApiError::NotFound);
+    };
+    if file.is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    let range = decode_range(range)?;
+    let (url, _video) = state.access.open_path(PathKind::Segment, token, range)?;
     let key = SegmentKey { url, range };
-    let seg = if only_if_cached(&headers) {
+    let seg = if only_if_cached(headers) {
         // RFC 9111 §5.2.1.7: what is stored, or 504; never the network.
         state
             .source
@@ -51,12 +68,12 @@ pub async fn segment<S: SegmentSource>(
     let content_type = seg
         .content_type
         .as_deref()
-        .unwrap_or_else(|| content_type_for(&file));
+        .unwrap_or_else(|| content_type_for(file));
     let mut response = (status, Body::from(body)).into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, value(content_type));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    h.insert(header::ETAG, value(&format!("\"{}\"", seg.cid)));
+    h.insert(header::ETAG, etag(&seg.cid));
     // A segment URL names fixed bytes; the CID in the ETag proves it.
     h.insert(
         header::CACHE_CONTROL,
@@ -77,6 +94,15 @@ fn only_if_cached(headers: &HeaderMap) -> bool {
         .any(|d| d.trim().eq_ignore_ascii_case("only-if-cached"))
 }
 
+/// `"<cid>"`, built in one buffer that becomes the header's own bytes.
+fn etag(cid: &impl std::fmt::Display) -> HeaderValue {
+    use std::fmt::Write;
+    let mut quoted = String::with_capacity(64);
+    let _ = write!(quoted, "\"{cid}\"");
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(quoted))
+        .unwrap_or_else(|_| HeaderValue::from_static("\"\""))
+}
+
 fn value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s)
         .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
@@ -84,17 +110,21 @@ fn value(s: &str) -> HeaderValue {
 
 /// For origins that send no Content-Type.
 fn content_type_for(file: &str) -> &'static str {
-    let ext = file
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
-    match ext.as_str() {
-        "ts" => "video/mp2t",
-        "mp4" | "m4s" | "m4v" | "cmfv" => "video/mp4",
-        "m4a" | "cmfa" => "audio/mp4",
-        "aac" => "audio/aac",
-        "mp3" => "audio/mpeg",
-        "vtt" | "webvtt" => "text/vtt",
-        _ => "application/octet-stream",
+    let ext = file.rsplit_once('.').map_or("", |(_, e)| e);
+    let is = |names: &[&str]| names.iter().any(|n| ext.eq_ignore_ascii_case(n));
+    if is(&["ts"]) {
+        "video/mp2t"
+    } else if is(&["mp4", "m4s", "m4v", "cmfv"]) {
+        "video/mp4"
+    } else if is(&["m4a", "cmfa"]) {
+        "audio/mp4"
+    } else if is(&["aac"]) {
+        "audio/aac"
+    } else if is(&["mp3"]) {
+        "audio/mpeg"
+    } else if is(&["vtt", "webvtt"]) {
+        "text/vtt"
+    } else {
+        "application/octet-stream"
     }
 }

@@ -67,6 +67,8 @@ impl Default for ServeLimits {
 /// One connection's state, read by the sweeper.
 struct Conn {
     ip: IpAddr,
+    /// The registry's epoch, so a request's end is timed without it.
+    start: Instant,
     accepted_ms: u64,
     /// When bytes last moved either way.
     io_ms: AtomicU64,
@@ -84,6 +86,9 @@ struct Bucket {
 
 struct Registry {
     start: Instant,
+    /// Milliseconds since `start`, kept by the sweeper, so the socket's
+    /// reads and writes note activity without reading the clock.
+    coarse_ms: AtomicU64,
     limits: ServeLimits,
     conns: Mutex<HashMap<u64, Arc<Conn>>>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
@@ -94,6 +99,10 @@ struct Registry {
 impl Registry {
     fn now_ms(&self) -> u64 {
         self.start.elapsed().as_millis() as u64
+    }
+
+    fn coarse_ms(&self) -> u64 {
+        self.coarse_ms.load(Ordering::Relaxed)
     }
 
     /// Registers a connection, closing the oldest idle one if the cap is
@@ -126,6 +135,7 @@ impl Registry {
         let now = self.now_ms();
         let conn = Arc::new(Conn {
             ip,
+            start: self.start,
             accepted_ms: now,
             io_ms: AtomicU64::new(now),
             idle_since_ms: AtomicU64::new(now),
@@ -181,6 +191,7 @@ impl Registry {
     /// Closes connections past their time.
     fn sweep(&self) {
         let now = self.now_ms();
+        self.coarse_ms.store(now, Ordering::Relaxed);
         let header = self.limits.header_timeout.as_millis() as u64;
         let idle = self.limits.idle_timeout.as_millis() as u64;
         for c in lock(&self.conns).values() {
@@ -222,6 +233,7 @@ pub async fn serve(
 ) -> io::Result<()> {
     let registry = Arc::new(Registry {
         start: Instant::now(),
+        coarse_ms: AtomicU64::new(0),
         limits,
         conns: Mutex::default(),
         per_ip: Mutex::default(),
@@ -258,7 +270,10 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         match registry.admit(peer.ip()) {
             Ok((id, conn)) => {
-                let (registry, app, shutdown) = (registry.clone(), app.clone(), shutdown.clone());
+                // A child token each: polling one shared token from every
+                // connection would contend on its lock at every wake-up.
+                let (registry, app, shutdown) =
+                    (registry.clone(), app.clone(), shutdown.child_token());
                 tasks.spawn(async move {
                     connection(stream, peer, conn, &registry, app, shutdown).await;
                     registry.remove(id);
@@ -328,14 +343,23 @@ async fn connection(
     };
     let service = {
         let (conn, registry) = (conn.clone(), registry.clone());
+        // What needs the connection or the registry is done here, outside
+        // the request's future, so that future holds only the app and a guard.
         hyper::service::service_fn(move |mut req: Request<Incoming>| {
-            let (conn, registry, app) = (conn.clone(), registry.clone(), app.clone());
+            let guard = Busy::start(&conn);
+            let allowed = registry.take_request(conn.ip);
+            req.extensions_mut().insert(ConnectInfo(peer));
+            let app = app.clone();
             async move {
-                let guard = Busy::start(&conn, &registry);
-                if !registry.take_request(conn.ip) {
-                    return Ok::<_, Infallible>(too_many_requests());
+                let guarded = |response: Response<Body>| {
+                    Ok::<_, Infallible>(response.map(|body| Guarded {
+                        body,
+                        _guard: guard,
+                    }))
+                };
+                if !allowed {
+                    return guarded(too_many_requests());
                 }
-                req.extensions_mut().insert(ConnectInfo(peer));
                 let has_body = !matches!(
                     *req.method(),
                     axum::http::Method::GET | axum::http::Method::HEAD
@@ -344,21 +368,15 @@ async fn connection(
                 let response = if has_body {
                     match tokio::time::timeout(BODY_TIMEOUT, call).await {
                         Ok(r) => r,
-                        Err(_) => return Ok(status_only(StatusCode::REQUEST_TIMEOUT)),
+                        Err(_) => return guarded(status_only(StatusCode::REQUEST_TIMEOUT)),
                     }
                 } else {
                     call.await
                 };
-                let response = match response {
-                    Ok(r) => r,
+                match response {
+                    Ok(r) => guarded(r),
                     Err(never) => match never {},
-                };
-                Ok(response.map(|body| {
-                    Body::new(Guarded {
-                        body,
-                        _guard: guard,
-                    })
-                }))
+                }
             }
         })
     };
@@ -366,6 +384,7 @@ async fn connection(
     let served = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(served);
     tokio::select! {
+        biased;
         r = served.as_mut() => {
             if let Err(e) = r {
                 debug!(%peer, error = %e, "connection ended with an error");
@@ -403,24 +422,20 @@ fn status_only(status: StatusCode) -> Response<Body> {
 /// Marks a request in flight until its response body is done or dropped.
 struct Busy {
     conn: Arc<Conn>,
-    registry: Arc<Registry>,
 }
 
 impl Busy {
-    fn start(conn: &Arc<Conn>, registry: &Arc<Registry>) -> Self {
+    fn start(conn: &Arc<Conn>) -> Self {
         conn.in_flight.fetch_add(1, Ordering::Relaxed);
         conn.requests.fetch_add(1, Ordering::Relaxed);
-        Self {
-            conn: conn.clone(),
-            registry: registry.clone(),
-        }
+        Self { conn: conn.clone() }
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
         // Idle time counts from the end of the last response.
-        let now = self.registry.now_ms();
+        let now = self.conn.start.elapsed().as_millis() as u64;
         self.conn.idle_since_ms.fetch_max(now, Ordering::Relaxed);
         self.conn.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
@@ -461,9 +476,11 @@ struct Watched {
 
 impl Watched {
     fn moved(&self) {
-        self.conn
-            .io_ms
-            .store(self.registry.now_ms(), Ordering::Relaxed);
+        // One cache line written per sweep period, not per read or write.
+        let now = self.registry.coarse_ms();
+        if self.conn.io_ms.load(Ordering::Relaxed) < now {
+            self.conn.io_ms.store(now, Ordering::Relaxed);
+        }
     }
 }
 

@@ -386,6 +386,24 @@ async fn paths_from_other_keys_or_altered_are_refused_with_a_reason() {
 }
 
 #[tokio::test]
+async fn segment_paths_of_another_shape_are_not_found() {
+    let (app, _) = app();
+    let good = seg("/a.ts");
+    let (range_token, _file) = good.rsplit_once('/').unwrap();
+    for path in [
+        format!("{good}/extra"),
+        range_token.to_owned(),
+        format!("{range_token}/"),
+        "/hls/seg/all".to_owned(),
+    ] {
+        let (status, _, body) = get(app.clone(), &path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(!reason(&body).is_empty(), "{path}");
+    }
+    assert_eq!(get(app, &good, None).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn foreign_hosts_and_cross_site_requests_are_refused() {
     let (app, _) = app_with(Some(web()));
     let ok = "/hls?url=http://origin.test/ok.m3u8";

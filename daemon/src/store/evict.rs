@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use cid::Cid;
 use tracing::{info, warn};
 
 use super::index::{Index, size_of};
@@ -27,6 +28,9 @@ const WARN_EVERY: Duration = Duration::from_secs(60);
 pub(super) struct Access {
     clock: AtomicU64,
     dirty: Mutex<HashMap<String, u64>>,
+    /// Hits from the memory cache, keyed by CID so that a hit formats no
+    /// string; named at persist time.
+    hits: Mutex<HashMap<Cid, u64>>,
 }
 
 impl Access {
@@ -34,6 +38,7 @@ impl Access {
         Self {
             clock: AtomicU64::new(last_persisted),
             dirty: Mutex::default(),
+            hits: Mutex::default(),
         }
     }
 
@@ -58,8 +63,22 @@ impl Access {
             .insert(cid.to_owned(), t);
     }
 
+    pub(super) fn touch_hit(&self, cid: &Cid) {
+        let t = self.tick();
+        self.hits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(*cid, t);
+    }
+
     fn take(&self) -> HashMap<String, u64> {
-        std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|p| p.into_inner()))
+        let hits = std::mem::take(&mut *self.hits.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut ticks = std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|p| p.into_inner()));
+        for (cid, t) in hits {
+            let t0 = ticks.entry(cid.to_string()).or_default();
+            *t0 = (*t0).max(t);
+        }
+        ticks
     }
 }
 

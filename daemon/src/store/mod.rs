@@ -151,7 +151,7 @@ impl Store {
     /// The segment stored under `key`, if every block is present and intact.
     pub async fn get_segment(&self, key: &str) -> Result<Option<StoredSegment>, StoreError> {
         if let Some(hit) = self.inner.hot.get(key) {
-            self.inner.access.touch(&hit.cid.to_string());
+            self.inner.access.touch_hit(&hit.cid);
             return Ok(Some(hit));
         }
         let key = key.to_owned();
