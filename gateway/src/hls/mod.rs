@@ -2,6 +2,7 @@
 
 pub mod paths;
 pub mod rewrite;
+mod syntax;
 
 use axum::extract::{Path, Query, State};
 use axum::http::header;

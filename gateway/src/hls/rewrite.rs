@@ -7,6 +7,7 @@ use m3u8_rs::{MasterPlaylist, MediaPlaylist, Playlist};
 use url::Url;
 
 use super::paths::Paths;
+use super::syntax::{self, SyntaxError};
 use crate::source::{ByteRange, SegmentKey};
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +26,8 @@ pub enum RewriteError {
     },
     #[error("URI {0:?} cannot be resolved")]
     BadUri(String),
+    #[error("malformed playlist: {0}")]
+    Syntax(#[from] SyntaxError),
 }
 
 /// What a playlist names, resolved: the same walk the rewrite makes.
@@ -74,7 +77,9 @@ fn rewrite_and_collect(
     base: &Url,
     paths: Option<Paths<'_>>,
 ) -> Result<(Vec<u8>, References), RewriteError> {
+    syntax::check_lines(body)?;
     let mut playlist = m3u8_rs::parse_playlist_res(body).map_err(|_| RewriteError::NotAPlaylist)?;
+    syntax::check_parsed(&playlist)?;
     let mut walk = Walk {
         base,
         paths,
