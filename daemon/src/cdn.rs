@@ -71,9 +71,33 @@ impl Cdn {
         range: Option<ByteRange>,
         limit: u64,
     ) -> Result<Fetched, SourceError> {
+        self.get_with(url, range, limit, None, false)
+            .await
+            .map(|(_, f)| f)
+    }
+
+    /// GETs an API answer with `accept`, as `get` does, except that any
+    /// status below 500 comes back with its body, for its reason.
+    pub async fn get_api(
+        &self,
+        url: &Url,
+        accept: &str,
+        limit: u64,
+    ) -> Result<(u16, Fetched), SourceError> {
+        self.get_with(url, None, limit, Some(accept), true).await
+    }
+
+    async fn get_with(
+        &self,
+        url: &Url,
+        range: Option<ByteRange>,
+        limit: u64,
+        accept: Option<&str>,
+        any_status: bool,
+    ) -> Result<(u16, Fetched), SourceError> {
         let mut attempt = 0;
         loop {
-            match self.try_get(url, range, limit).await {
+            match self.try_get(url, range, limit, accept, any_status).await {
                 Ok(f) => return Ok(f),
                 Err(e) if attempt < self.retries && retryable(&e) => {
                     attempt += 1;
@@ -90,7 +114,9 @@ impl Cdn {
         url: &Url,
         range: Option<ByteRange>,
         limit: u64,
-    ) -> Result<Fetched, SourceError> {
+        accept: Option<&str>,
+        any_status: bool,
+    ) -> Result<(u16, Fetched), SourceError> {
         let timed_out = || SourceError::UpstreamTimeout {
             ms: self.timeout.as_millis() as u64,
         };
@@ -98,6 +124,9 @@ impl Cdn {
             .check_url(url)
             .map_err(|r| SourceError::Refused(r.to_string()))?;
         let mut request = self.client.get(url.clone());
+        if let Some(a) = accept {
+            request = request.header(header::ACCEPT, a);
+        }
         if let Some(r) = range {
             if r.length > limit {
                 return Err(SourceError::TooLarge { limit });
@@ -125,6 +154,7 @@ impl Cdn {
             (Some(r), StatusCode::PARTIAL_CONTENT) => (0, Some(r.length)),
             (Some(r), StatusCode::OK) => (r.offset, Some(r.length)),
             (None, s) if s.is_success() => (0, None),
+            (None, s) if any_status && s.as_u16() < 500 => (0, None),
             (_, s) => return Err(SourceError::UpstreamStatus { status: s.as_u16() }),
         };
         if want.is_none()
@@ -172,11 +202,14 @@ impl Cdn {
             });
         }
         debug!(url = %url, bytes = body.len(), "fetched from CDN");
-        Ok(Fetched {
-            body: body.freeze(),
-            content_type,
-            final_url,
-        })
+        Ok((
+            status.as_u16(),
+            Fetched {
+                body: body.freeze(),
+                content_type,
+                final_url,
+            },
+        ))
     }
 }
 
@@ -230,6 +263,9 @@ fn retryable(e: &SourceError) -> bool {
         SourceError::UpstreamTimeout { .. }
         | SourceError::Unreachable(_)
         | SourceError::ShortBody { .. } => true,
-        SourceError::TooLarge { .. } | SourceError::Store | SourceError::Refused(_) => false,
+        SourceError::TooLarge { .. }
+        | SourceError::Store
+        | SourceError::Refused(_)
+        | SourceError::Mismatch => false,
     }
 }

@@ -37,7 +37,8 @@ pub enum Command {
     },
     /// Super-seed a video through the running daemon, showing progress.
     Seed {
-        /// The master playlist URL.
+        /// The master playlist URL, or a PeerTube video's watch or API URL
+        /// (or, with --latest, a channel's or account's).
         url: String,
         /// Video id; by default derived from the URL.
         #[arg(long)]
@@ -49,6 +50,9 @@ pub enum Command {
         /// repeat for more.
         #[arg(long = "tracker")]
         trackers: Vec<String>,
+        /// With a PeerTube channel or account URL: seed its N latest videos.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+        latest: Option<u32>,
         /// Config file of the daemon to ask.
         #[arg(long, short)]
         config: Option<PathBuf>,
@@ -163,14 +167,15 @@ pub(crate) fn api_token(config: &Config) -> anyhow::Result<String> {
 }
 
 /// Asks the running daemon to seed `url`, then follows the job to its end.
-pub async fn seed(
+/// Asks the daemon to seed; its answer, or why it refused.
+async fn post_seed(
     config: &Config,
     url: &str,
-    options: gateway::SeedOptions,
-) -> anyhow::Result<String> {
+    options: &gateway::SeedOptions,
+    latest: Option<u32>,
+) -> anyhow::Result<reqwest::Response> {
     let token = api_token(config)?;
-    let client = daemon_client(config)?;
-    let reply = client
+    let reply = daemon_client(config)?
         .post(daemon_url(config, "/api/v1/videos"))
         .bearer_auth(token.trim())
         .json(&serde_json::json!({
@@ -178,17 +183,85 @@ pub async fn seed(
             "id": options.id,
             "swarm_id": options.swarm_id,
             "trackers": options.trackers,
+            "latest": latest,
         }))
         .send()
         .await
         .context("no daemon answers")?;
     if !reply.status().is_success() {
-        anyhow::bail!(
-            "the daemon refused: {}",
-            reply.text().await.unwrap_or_default()
-        );
+        let text = reply.text().await.unwrap_or_default();
+        let reason = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_owned))
+            .unwrap_or(text);
+        anyhow::bail!("the daemon refused: {reason}");
     }
-    let started: gateway::VideoStatus = reply.json().await?;
+    Ok(reply)
+}
+
+/// Seeds the `n` latest videos of a PeerTube channel or account and waits
+/// for them all.
+pub async fn seed_latest(
+    config: &Config,
+    url: &str,
+    n: u32,
+    options: gateway::SeedOptions,
+) -> anyhow::Result<String> {
+    let started: Vec<gateway::VideoStatus> = post_seed(config, url, &options, Some(n))
+        .await?
+        .json()
+        .await?;
+    let client = daemon_client(config)?;
+    let mut lines = Vec::new();
+    for s in started.iter().filter(|s| s.state == "failed") {
+        lines.push(format!(
+            "{}: not seeded: {}",
+            s.peertube.as_deref().unwrap_or(&s.url),
+            s.reason.as_deref().unwrap_or_default()
+        ));
+    }
+    let mut waiting: Vec<String> = started
+        .iter()
+        .filter(|s| s.state != "failed")
+        .map(|s| s.id.clone())
+        .collect();
+    while !waiting.is_empty() {
+        let videos: Vec<gateway::VideoStatus> = client
+            .get(daemon_url(config, "/api/v1/videos"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        waiting.retain(|id| {
+            let Some(v) = videos.iter().find(|v| v.id == *id) else {
+                lines.push(format!("{id}: the daemon lost the job"));
+                return false;
+            };
+            match v.state.as_str() {
+                "complete" => lines.push(format!("{id} seeded: {} segments", v.segments_total)),
+                "failed" => lines.push(format!(
+                    "{id}: failed: {}",
+                    v.reason.as_deref().unwrap_or_default()
+                )),
+                _ => return true,
+            }
+            false
+        });
+        if !waiting.is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+    }
+    Ok(lines.join("\n"))
+}
+
+pub async fn seed(
+    config: &Config,
+    url: &str,
+    options: gateway::SeedOptions,
+) -> anyhow::Result<String> {
+    let client = daemon_client(config)?;
+    let started: gateway::VideoStatus =
+        post_seed(config, url, &options, None).await?.json().await?;
     let bar = indicatif::ProgressBar::new(0).with_message(started.id.clone());
     bar.set_style(
         indicatif::ProgressStyle::with_template(

@@ -41,8 +41,25 @@ pub struct Config {
     pub proofs: ProofsConfig,
     /// The browser swarms of p2p-media-loader players, and their tracker.
     pub webtorrent: WebtorrentConfig,
+    /// Seeding PeerTube videos.
+    pub peertube: PeerTubeConfig,
     /// Videos to super-seed at start.
     pub videos: Vec<VideoConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PeerTubeConfig {
+    /// How often a seeded PeerTube video is read again from its instance:
+    /// an instance that regenerates a playlist renames it, and with it
+    /// every swarm its players join.
+    pub refresh_secs: u64,
+}
+
+impl Default for PeerTubeConfig {
+    fn default() -> Self {
+        Self { refresh_secs: 600 }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -195,12 +212,16 @@ pub struct WebtorrentConfig {
     pub stun_servers: Vec<String>,
     /// Also seed to browsers the videos this node plays through its gateway.
     pub serve_played: bool,
+    /// Also ask the STUN servers a seeded PeerTube video's instance gives
+    /// its players (`/api/v1/config`), so its viewers can reach this node
+    /// behind a NAT as they reach each other.
+    pub peertube_stun: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VideoConfig {
-    /// Master playlist URL.
+    /// Master playlist URL, or a PeerTube video's watch or API URL.
     pub url: Url,
     /// Video id; by default derived from the URL (DESIGN §4).
     #[serde(default)]
@@ -223,6 +244,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             proofs: ProofsConfig::default(),
             webtorrent: WebtorrentConfig::default(),
+            peertube: PeerTubeConfig::default(),
             videos: Vec::new(),
         }
     }
@@ -239,6 +261,7 @@ impl Default for WebtorrentConfig {
             max_peers_per_swarm: 50,
             stun_servers: Vec::new(),
             serve_played: false,
+            peertube_stun: true,
         }
     }
 }
@@ -539,6 +562,12 @@ impl Config {
                     format!("{s:?} is not host:port"),
                 );
             }
+        }
+        if !(1..=86_400).contains(&self.peertube.refresh_secs) {
+            return fail(
+                "peertube.refresh_secs",
+                format!("{} is outside 1..=86400", self.peertube.refresh_secs),
+            );
         }
         for (i, v) in self.videos.iter().enumerate() {
             for (j, t) in v.trackers.iter().enumerate() {

@@ -24,6 +24,7 @@ use crate::cdn::Cdn;
 use crate::peers::{PeerError, PeerFetcher};
 use crate::playlists::LiveCache;
 use crate::rooms::Rooms;
+use crate::sha256_list;
 use crate::store::unixfs::{self, Dag};
 use crate::store::{Store, StoreError};
 use crate::trust::{Trust, Trusted};
@@ -95,6 +96,19 @@ impl Fetcher {
                 tasks: TaskTracker::new(),
             }),
         }
+    }
+
+    /// How long peers get before the CDN is asked.
+    pub fn p2p_timeout(&self) -> Duration {
+        self.inner
+            .p2p
+            .as_ref()
+            .map_or(Duration::ZERO, |p| p.timeout)
+    }
+
+    /// What is known of segments before their bytes arrive.
+    pub fn trust(&self) -> &Arc<Trust> {
+        &self.inner.trust
     }
 
     /// Waits for fetches and store writes under way to finish.
@@ -175,28 +189,86 @@ impl Inner {
         &self,
         key: &SegmentKey,
     ) -> Result<(Segment, Arc<Dag>), SourceError> {
-        let (Some(t), Some(p2p)) = (self.trust.lookup(&key.to_string()), &self.p2p) else {
+        let name = key.to_string();
+        let (Some(t), Some(p2p)) = (self.trust.lookup(&name), &self.p2p) else {
             return Err(SourceError::Unreachable("no trusted CID".into()));
         };
-        self.via_trusted(&t, p2p)
+        self.via_trusted(&name, &t, p2p)
             .await
             .map_err(|reason| SourceError::Unreachable(reason.into()))
     }
 
-    /// A trusted segment from its room, by the p2p deadline.
+    /// A trusted segment from its room, by the p2p deadline: under its
+    /// trusted CID, or else under the CIDs room members announced for it,
+    /// whose bytes must then match the origin's SHA-256 whole.
     async fn via_trusted(
         &self,
+        key: &str,
         t: &Trusted,
         p2p: &P2p,
     ) -> Result<(Segment, Arc<Dag>), &'static str> {
-        self.via_peers(
-            t.cid,
-            Some(t.size),
-            Some(&t.video),
-            p2p,
-            Instant::now() + p2p.timeout,
-        )
-        .await
+        let deadline = Instant::now() + p2p.timeout;
+        if let Some(cid) = t.cid {
+            let found = self
+                .via_peers(cid, t.size, Some(&t.video), p2p, deadline)
+                .await?;
+            // A map's dag-pb CID and a digest must both hold; a raw CID
+            // already is the digest.
+            if let Some(digest) = t.sha256
+                && cid.codec() != unixfs::RAW
+                && !digest_matches(digest, &found.0.bytes).await
+            {
+                warn!(segment = key, cid = %cid, "the map's CID names bytes that do not match the origin's SHA-256");
+                return Err("peers' bytes do not match the origin's SHA-256");
+            }
+            return Ok(found);
+        }
+        let Some(digest) = t.sha256 else {
+            return Err("no trusted CID");
+        };
+        // A member that holds the segment announces its CID with its map;
+        // one that just joined may not have heard it yet.
+        let hints = loop {
+            let arrived = p2p.rooms.map_arrivals().notified();
+            tokio::pin!(arrived);
+            // Registered now, so a map that lands while the room is asked
+            // still wakes it.
+            arrived.as_mut().enable();
+            let hints = self.trust.hints(key);
+            if !hints.is_empty() {
+                break hints;
+            }
+            if p2p.peers.swarm().room_peers(&t.video).await.is_empty()
+                || tokio::time::timeout_at(deadline, arrived).await.is_err()
+            {
+                return Err("no CID announced for the segment");
+            }
+        };
+        let mut reason = "no peer delivered";
+        for h in hints {
+            match self
+                .via_peers(h.cid, Some(h.size), Some(&t.video), p2p, deadline)
+                .await
+            {
+                Ok(found) if digest_matches(digest, &found.0.bytes).await => return Ok(found),
+                Ok(_) => {
+                    warn!(segment = key, publisher = %h.publisher, cid = %h.cid, "an announced CID names bytes that do not match the origin's SHA-256");
+                    self.trust.drop_hints_from(&h.publisher);
+                    if let Ok(peer) = h.publisher.parse() {
+                        p2p.peers
+                            .swarm()
+                            .penalize(peer, "announced a CID for other bytes")
+                            .await;
+                    }
+                    reason = "an announced CID named other bytes";
+                }
+                Err(e) => reason = e,
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
+        Err(reason)
     }
 
     async fn keep(
@@ -247,10 +319,11 @@ impl Inner {
                 .await
                 .map_err(|reason| SourceError::Unreachable(format!("ipfs://{cid}: {reason}")));
         }
-        let trusted = self.trust.lookup(&key.to_string());
-        let want = trusted.as_ref().map(|t| t.cid).or(named);
+        let name = key.to_string();
+        let trusted = self.trust.lookup(&name);
+        let want = trusted.as_ref().and_then(|t| t.cid).or(named);
         let reason = match (&trusted, named, &self.p2p) {
-            (Some(t), _, Some(p2p)) => match self.via_trusted(t, p2p).await {
+            (Some(t), _, Some(p2p)) => match self.via_trusted(&name, t, p2p).await {
                 Ok(found) => return Ok(found),
                 Err(reason) => reason,
             },
@@ -266,7 +339,9 @@ impl Inner {
             (_, _, None) if want.is_some() => "no swarm",
             _ => "no trusted CID",
         };
-        let (seg, dag) = self.via_cdn(key, reason).await?;
+        let (seg, dag) = self
+            .via_cdn(key, reason, trusted.and_then(|t| t.sha256))
+            .await?;
         if let Some(cid) = want
             && cid != dag.root
         {
@@ -334,31 +409,86 @@ impl Inner {
         }
     }
 
+    /// From the CDN; with a published digest, from the origin or one of
+    /// its mirrors, in random order as PeerTube's players pick, until one
+    /// sends the bytes the digest names.
     async fn via_cdn(
         &self,
         key: &SegmentKey,
         reason: &'static str,
+        digest: Option<[u8; 32]>,
+    ) -> Result<(Segment, Arc<Dag>), SourceError> {
+        let Some(digest) = digest else {
+            return self.fetch_url(key, &key.url, reason, None).await;
+        };
+        let mut sources: Vec<(Option<Url>, Url)> = vec![(None, key.url.clone())];
+        sources.extend(
+            self.trust
+                .mirrors
+                .alternatives(&key.url)
+                .into_iter()
+                .map(|(base, url)| (Some(base), url)),
+        );
+        rand::seq::SliceRandom::shuffle(&mut sources[..], &mut rand::rng());
+        let mut last = SourceError::Mismatch;
+        for (mirror, url) in sources {
+            match self.fetch_url(key, &url, reason, Some(digest)).await {
+                Ok(found) => return Ok(found),
+                Err(e) => {
+                    if let Some(base) = mirror
+                        && matches!(e, SourceError::Mismatch)
+                    {
+                        self.trust.mirrors.drop(&key.url, &base);
+                    }
+                    last = e;
+                }
+            }
+        }
+        Err(last)
+    }
+
+    /// `key`'s bytes from `url`, checked against `digest` when there is one.
+    async fn fetch_url(
+        &self,
+        key: &SegmentKey,
+        url: &Url,
+        reason: &'static str,
+        digest: Option<[u8; 32]>,
     ) -> Result<(Segment, Arc<Dag>), SourceError> {
         let fetched = self
             .cdn
-            .get(&key.url, key.range, self.limits.segment_bytes)
+            .get(url, key.range, self.limits.segment_bytes)
             .await
             .inspect_err(|e| {
-                warn!(segment = %key, error = %e, "CDN fetch failed");
+                warn!(segment = %key, %url, error = %e, "CDN fetch failed");
             })?;
         let n = fetched.body.len() as u64;
         Counters::add(&self.telemetry.counters.bytes_from_cdn, n);
+        let body = fetched.body;
+        let for_import = body.clone();
+        let (dag, matched) = tokio::task::spawn_blocking(move || {
+            let dag = unixfs::import(&for_import);
+            let matched = digest.is_none_or(|d| {
+                // A single block's CID is its digest; a larger file is hashed whole.
+                match dag.root.codec() == unixfs::RAW {
+                    true => dag.root.hash().digest() == d,
+                    false => sha256_list::matches(&d, &for_import),
+                }
+            });
+            (dag, matched)
+        })
+        .await
+        .map_err(|_| SourceError::Store)?;
+        if !matched {
+            warn!(segment = %key, %url, "bytes do not match the origin's SHA-256; refused");
+            return Err(SourceError::Mismatch);
+        }
         self.telemetry.emit(Event::FallbackCdn {
             url: key.url.to_string(),
             bytes: n,
             reason,
         });
-        let body = fetched.body;
-        let for_import = body.clone();
-        let dag = tokio::task::spawn_blocking(move || unixfs::import(&for_import))
-            .await
-            .map_err(|_| SourceError::Store)?;
-        info!(segment = %key, cid = %dag.root, bytes = n, reason, "fetched segment from CDN");
+        info!(segment = %key, %url, cid = %dag.root, bytes = n, reason, "fetched segment from CDN");
         let seg = Segment {
             bytes: body,
             content_type: fetched.content_type,
@@ -412,6 +542,14 @@ impl Inner {
     pub(crate) fn count_cdn(&self, bytes: &Bytes) {
         Counters::add(&self.telemetry.counters.bytes_from_cdn, bytes.len() as u64);
     }
+}
+
+/// Whether `bytes` hash to `digest`, hashed off the async workers.
+async fn digest_matches(digest: [u8; 32], bytes: &Bytes) -> bool {
+    let bytes = bytes.clone();
+    tokio::task::spawn_blocking(move || sha256_list::matches(&digest, &bytes))
+        .await
+        .unwrap_or(false)
 }
 
 /// A CID the URL names: `ipfs://CID`, or `…/ipfs/CID` on any host (DESIGN §3).

@@ -10,8 +10,10 @@ pub mod fetch;
 #[doc(hidden)]
 pub mod fuzz_api;
 pub mod holdings;
+pub mod mirrors;
 pub mod notify;
 pub mod peers;
+pub mod peertube;
 pub mod pin_cli;
 pub mod playlists;
 pub mod proofs_cli;
@@ -20,6 +22,7 @@ pub mod rooms;
 pub mod run;
 pub mod seeder;
 pub mod service;
+pub mod sha256_list;
 pub mod store;
 pub mod swarm;
 pub mod trust;

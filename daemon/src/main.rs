@@ -54,15 +54,21 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             id,
             swarm_id,
             trackers,
+            latest,
             config,
         } => {
             let options = gateway::SeedOptions {
                 id,
                 swarm_id,
                 trackers,
+                peertube: None,
             };
             let config = cli::load_config(config.as_deref())?;
-            println!("{}", cli::seed(&config, &url, options).await?);
+            let done = match latest {
+                Some(n) => cli::seed_latest(&config, &url, n, options).await?,
+                None => cli::seed(&config, &url, options).await?,
+            };
+            println!("{done}");
             Ok(())
         }
         Command::Cidmap { url, out } => {

@@ -61,7 +61,12 @@ pub struct Rooms {
     /// Rooms with an announcement scheduled.
     delayed: Mutex<HashSet<String>>,
     map_arrived: Notify,
+    /// Untrusted maps read for hints: (video, publisher) → the newest one's time.
+    hint_maps: Mutex<HashMap<(String, String), u64>>,
 }
+
+/// Publishers' maps remembered for hints, all videos together.
+const MAX_HINT_MAPS: usize = 4096;
 
 impl Rooms {
     pub fn new(
@@ -84,6 +89,7 @@ impl Rooms {
             last_announce: Mutex::default(),
             delayed: Mutex::default(),
             map_arrived: Notify::new(),
+            hint_maps: Mutex::default(),
         }
     }
 
@@ -97,6 +103,30 @@ impl Rooms {
             self.peers.swarm().join(video).await;
         }
         joined
+    }
+
+    /// Joins the room of a video this node seeds and stays in it, then
+    /// gives its members up to `timeout` to show up, so the seed job can
+    /// take what they hold instead of going to the CDN.
+    pub async fn seed(&self, video: &str, timeout: Duration) {
+        self.seeding
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(video.to_owned());
+        self.touch(video).await;
+        let deadline = Instant::now() + timeout;
+        while self.peers.swarm().room_peers(video).await.is_empty() {
+            if Instant::now() >= deadline {
+                debug!(video, "nobody in the room yet; fetching from the origin");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Woken whenever a map arrives (trusted, or read for hints).
+    pub fn map_arrivals(&self) -> &Notify {
+        &self.map_arrived
     }
 
     /// Waits, up to `timeout`, for a trusted map of `video`. Returns at once
@@ -294,11 +324,20 @@ impl Rooms {
                 let trusted = publisher
                     .parse::<PeerId>()
                     .is_ok_and(|p| self.trusted.contains(&p));
-                let newer = self
-                    .trust
-                    .map(&video)
-                    .is_none_or(|m| m.created_ms < created_ms);
-                if v != video || !trusted || !newer {
+                if v != video {
+                    return;
+                }
+                let wanted = if trusted {
+                    self.trust
+                        .map(&video)
+                        .is_none_or(|m| m.created_ms < created_ms)
+                } else {
+                    // An untrusted map is worth reading only for its CIDs of
+                    // segments known by their SHA-256, each map once.
+                    self.trust.has_sha_list(&video)
+                        && self.new_hint_map(&video, &publisher, created_ms)
+                };
+                if !wanted {
                     return;
                 }
                 let Ok(cid) = Cid::try_from(cid.as_str()) else {
@@ -307,6 +346,25 @@ impl Rooms {
                 tokio::spawn(async move { self.fetch_map(video, cid, size, source).await });
             }
         }
+    }
+
+    /// Whether `publisher`'s map of `video` made at `created_ms` is newer
+    /// than the last one read for hints; notes it if so.
+    fn new_hint_map(&self, video: &str, publisher: &str, created_ms: u64) -> bool {
+        let mut seen = self.hint_maps.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() >= MAX_HINT_MAPS
+            && !seen.contains_key(&(video.to_owned(), publisher.to_owned()))
+        {
+            return false;
+        }
+        let last = seen
+            .entry((video.to_owned(), publisher.to_owned()))
+            .or_insert(0);
+        if *last >= created_ms {
+            return false;
+        }
+        *last = created_ms;
+        true
     }
 
     async fn fetch_map(&self, video: String, cid: Cid, size: u64, from: PeerId) {
@@ -333,7 +391,10 @@ impl Rooms {
             Err(e) => return warn!(video, %from, error = %e, "announced map is malformed"),
         };
         match map.verify() {
-            Ok(publisher) if self.trusted.contains(&publisher) && map.video == video => {
+            Ok(publisher) if map.video != video => {
+                debug!(video, %publisher, "announced map is of another video")
+            }
+            Ok(publisher) if self.trusted.contains(&publisher) => {
                 if let Err(e) = self.hold(&map).await {
                     warn!(video, error = %e, "cannot keep the map to pass on");
                 }
@@ -342,7 +403,13 @@ impl Rooms {
                     self.map_arrived.notify_waiters();
                 }
             }
-            Ok(publisher) => debug!(video, %publisher, "map from an untrusted publisher"),
+            Ok(publisher) => {
+                let kept = self.trust.add_hints(&map);
+                if kept > 0 {
+                    self.map_arrived.notify_waiters();
+                }
+                debug!(video, %publisher, kept, "CIDs of an untrusted map kept as hints, to be checked against the origin's SHA-256");
+            }
             Err(e) => {
                 warn!(video, %from, error = %e, "announced map fails its signature");
                 self.peers

@@ -21,9 +21,10 @@ use crate::fetch::{Fetcher, Limits, P2p};
 use crate::holdings::Holdings;
 use crate::notify;
 use crate::peers::{PeerFetcher, PeerLimits};
+use crate::peertube::PeerTube;
 use crate::receipts::{self, ProofSettings, Proofs, ReceiptSender};
 use crate::rooms::Rooms;
-use crate::seeder::Seeder;
+use crate::seeder::{Seeder, SeederParts};
 use crate::service::Service;
 use crate::store::Store;
 use crate::swarm::bitswap;
@@ -179,6 +180,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         holdings,
         played: (w.enabled && w.serve_played).then_some(played_tx),
     };
+    let peertube = Arc::new(PeerTube::new(cdn.clone(), trust.clone()));
     let fetcher = Fetcher::new(
         store.clone(),
         cdn,
@@ -202,14 +204,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         ),
         false => None,
     };
-    let seeder = Arc::new(Seeder::new(
-        fetcher.clone(),
-        store.clone(),
-        rooms.clone(),
+    let seeder = Arc::new(Seeder::new(SeederParts {
+        fetcher: fetcher.clone(),
+        store: store.clone(),
+        rooms: rooms.clone(),
         key,
-        p.seed_concurrency as usize,
-        browsers.as_ref().map(|b| b.browsers.clone()),
-    ));
+        concurrency: p.seed_concurrency as usize,
+        browsers: browsers.as_ref().map(|b| b.browsers.clone()),
+        peertube,
+        peertube_refresh: Duration::from_secs(config.peertube.refresh_secs),
+    }));
     let played_task = browsers
         .as_ref()
         .map(|b| tokio::spawn(b.browsers.clone().serve_played(played_rx)));
@@ -267,6 +271,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                     id: v.id.clone(),
                     swarm_id: v.swarm_id.clone(),
                     trackers: v.trackers.clone(),
+                    peertube: None,
                 },
             )
         })

@@ -73,6 +73,15 @@ impl NodeApi for Service {
         self.seeder.seed(url, options).await
     }
 
+    async fn seed_latest(
+        &self,
+        url: Url,
+        n: u32,
+        options: SeedOptions,
+    ) -> Result<Vec<VideoStatus>, String> {
+        self.seeder.seed_latest(url, n, options).await
+    }
+
     async fn cidmap(&self, id: &str) -> Option<Bytes> {
         self.rooms.map_json(id)
     }

@@ -43,6 +43,9 @@ pub struct VideoStatus {
     pub state: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The PeerTube page the video was read from, for a PeerTube video.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peertube: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +60,9 @@ pub struct SeedRequest {
     /// The WebTorrent trackers (`ws://`, `wss://`) the video's pages use.
     #[serde(default)]
     pub trackers: Vec<String>,
+    /// With a PeerTube channel or account URL: seed its this many latest videos.
+    #[serde(default)]
+    pub latest: Option<u32>,
 }
 
 /// How a video is seeded, besides its URL.
@@ -72,12 +78,18 @@ pub struct SeedOptions {
     /// The video's own WebTorrent trackers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trackers: Vec<String>,
+    /// The PeerTube page (watch or API URL) the video is read from again
+    /// to follow its regenerated playlists; set by the daemon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peertube: Option<String>,
 }
 
 /// The longest `swarm_id` accepted; pages use a URL or a short name.
 const MAX_SWARM_ID: usize = 2048;
 /// The most trackers one video may name.
 const MAX_TRACKERS: usize = 16;
+/// The most videos one `latest` request seeds (PeerTube's largest page).
+const MAX_LATEST: u32 = 100;
 
 /// What the daemon offers beyond bytes. The defaults describe a node with no swarm.
 pub trait NodeApi: Send + Sync + 'static {
@@ -94,6 +106,16 @@ pub trait NodeApi: Send + Sync + 'static {
         options: SeedOptions,
     ) -> impl Future<Output = Result<VideoStatus, String>> + Send {
         let _ = (url, options);
+        async { Err("this node does not seed".to_owned()) }
+    }
+    /// Seeds the `n` latest videos of a PeerTube channel or account.
+    fn seed_latest(
+        &self,
+        url: Url,
+        n: u32,
+        options: SeedOptions,
+    ) -> impl Future<Output = Result<Vec<VideoStatus>, String>> + Send {
+        let _ = (url, n, options);
         async { Err("this node does not seed".to_owned()) }
     }
     /// The video's CID map as JSON, if this node has one.
@@ -130,17 +152,25 @@ pub(crate) fn authorize<S>(state: &GatewayState<S>, headers: &HeaderMap) -> Resu
 }
 
 /// The authorized body of `POST /api/v1/videos` and `/api/v1/pins`:
-/// `{"url": …, "id"?: …, "swarm_id"?: …, "trackers"?: […]}`, with the URL
-/// checked as any upstream is.
+/// `{"url": …, "id"?: …, "swarm_id"?: …, "trackers"?: […], "latest"?: N}`,
+/// with the URL checked as any upstream is.
 pub(crate) fn authorized_video<S>(
     state: &GatewayState<S>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(Url, SeedOptions), ApiError> {
+    authorized_request(state, headers, body).map(|(url, options, _)| (url, options))
+}
+
+fn authorized_request<S>(
+    state: &GatewayState<S>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Url, SeedOptions, Option<u32>), ApiError> {
     authorize(state, headers)?;
     let req: SeedRequest = serde_json::from_slice(body).map_err(|e| {
         ApiError::BadRequest(format!(
-            "expected {{\"url\": …, \"id\"?: …, \"swarm_id\"?: …, \"trackers\"?: […]}}: {e}"
+            "expected {{\"url\": …, \"id\"?: …, \"swarm_id\"?: …, \"trackers\"?: […], \"latest\"?: N}}: {e}"
         ))
     })?;
     if req
@@ -169,13 +199,20 @@ pub(crate) fn authorized_video<S>(
     }
     let url = parse_upstream(&req.url)?;
     state.access.check_upstream(&url, true)?;
+    if req.latest.is_some_and(|n| n == 0 || n > MAX_LATEST) {
+        return Err(ApiError::BadRequest(format!(
+            "latest must be 1 to {MAX_LATEST}"
+        )));
+    }
     Ok((
         url,
         SeedOptions {
             id: req.id,
             swarm_id: req.swarm_id,
             trackers: req.trackers,
+            peertube: None,
         },
+        req.latest,
     ))
 }
 
@@ -201,7 +238,15 @@ pub async fn seed<S: SegmentSource + NodeApi>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (url, options) = authorized_video(&state, &headers, &body)?;
+    let (url, options, latest) = authorized_request(&state, &headers, &body)?;
+    if let Some(n) = latest {
+        let statuses = state
+            .source
+            .seed_latest(url, n, options)
+            .await
+            .map_err(ApiError::BadRequest)?;
+        return Ok((StatusCode::ACCEPTED, Json(statuses)).into_response());
+    }
     let status = state
         .source
         .seed(url, options)

@@ -107,6 +107,10 @@ pub enum SourceError {
     TooLarge { limit: u64 },
     #[error("upstream sent {got} bytes where {want} were expected")]
     ShortBody { got: u64, want: u64 },
+    /// Every source sent bytes other than the ones the origin published a
+    /// digest for; none of them reach the client.
+    #[error("no source sent bytes matching the origin's published SHA-256")]
+    Mismatch,
     /// The detail is logged by the source, not shown to clients.
     #[error("store failure")]
     Store,

@@ -13,6 +13,8 @@
 //   core       JSON object merged over the core config (any p2pml key)
 //   hls        JSON object merged over the hls.js config
 //   p2pml      `2.2` or `2.3` (read by player.html)
+//   peertubeSha256  a segments-sha256.json URL: validate every segment with
+//              PeerTube 8.x's SegmentValidator, as its player does
 //   debug      `debug` namespaces, e.g. `p2pml-core:*` (read by player.html)
 import Hls from 'hls.js'
 import { HlsJsP2PEngine } from 'p2p-media-loader-hlsjs'
@@ -56,6 +58,8 @@ const test = {
   trackerWarnings: [],
   // hls.js's own view: each fragment it received, whoever loaded it.
   fragments: [],
+  // PeerTube's validator's answers, with ?peertubeSha256=.
+  validations: { ok: 0, mismatch: [], unknown: [] },
   snapshot () {
     const { snapshot, ...rest } = test
     return JSON.parse(JSON.stringify({ ...rest, ...playback() }))
@@ -156,6 +160,44 @@ function listen (engine) {
   })
 }
 
+// PeerTube 8.x's SegmentValidator (client/src/standalone/player/src/shared/
+// p2p-media-loader/segment-validator.ts), bound as its player binds it to
+// `validateP2PSegment` and `validateHTTPSegment`. Its answers are kept as
+// they are: nothing for a match, `true` for other bytes (which p2p-media-
+// loader 2.2 then accepts), `false` for a file or range the JSON lacks.
+function peertubeValidator (sha256Url) {
+  let json = null
+  const load = () => (json = fetch(sha256Url).then((r) => r.json()).catch(() => ({})))
+  const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+  const validate = async (url, byteRange, data, retry = 1) => {
+    if (!json) load()
+    const filename = url.split('?')[0].split('/').pop()
+    const value = (await json)[filename]
+    if (!value && retry > 10) {
+      test.validations.unknown.push({ url, byteRange: range(byteRange), at: since() })
+      return false
+    }
+    if (!value) {
+      await wait(500)
+      load()
+      return validate(url, byteRange, data, retry + 1)
+    }
+    const expected = typeof value === 'string' ? value : value[byteRange.start + '-' + byteRange.end]
+    if (expected === undefined) {
+      test.validations.unknown.push({ url, byteRange: range(byteRange), at: since() })
+      return false
+    }
+    const digest = await crypto.subtle.digest('SHA-256', data)
+    const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('')
+    if (hex !== expected) {
+      test.validations.mismatch.push({ url, byteRange: range(byteRange), at: since() })
+      return true
+    }
+    test.validations.ok++
+  }
+  return validate
+}
+
 function json (params, name) {
   const text = params.get(name)
   if (!text) return {}
@@ -178,6 +220,11 @@ try {
   }
   if (params.has('http')) core.simultaneousHttpDownloads = Number(params.get('http'))
   if (params.has('swarmId')) core.swarmId = params.get('swarmId')
+  if (params.has('peertubeSha256')) {
+    const validate = peertubeValidator(params.get('peertubeSha256'))
+    core.validateP2PSegment = validate
+    core.validateHTTPSegment = validate
+  }
   const level = params.has('level') ? Number(params.get('level')) : null
   const hlsConfig = {
     ...(level === null ? {} : { startLevel: level }),

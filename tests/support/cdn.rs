@@ -20,7 +20,13 @@ struct Counts {
     bytes: Mutex<HashMap<String, u64>>,
     /// Requests, by request path.
     requests: Mutex<HashMap<String, u64>>,
+    /// Answers with a body, by request path and byte range (`a-b`, or
+    /// `all`).
+    ranges: Mutex<HashMap<(String, String), u64>>,
     delay_ms: AtomicU64,
+    /// Answer 404 to every range that does not start at byte 0: the media
+    /// segments of a single-file fMP4, whose init section starts at 0.
+    refuse_media_ranges: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Clone)]
@@ -37,10 +43,15 @@ pub struct TestCdn {
 
 impl TestCdn {
     pub async fn start(root: &Path) -> Self {
+        Self::start_with(root, axum::Router::new()).await
+    }
+
+    /// Serves `routes` as well, files for every other path.
+    pub async fn start_with(root: &Path, routes: axum::Router) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind cdn");
-        Self::serve(listener, root)
+        Self::serve_with(listener, root, routes)
     }
 
     /// Serves again on the port of a stopped CDN.
@@ -52,13 +63,18 @@ impl TestCdn {
     }
 
     fn serve(listener: tokio::net::TcpListener, root: &Path) -> Self {
+        Self::serve_with(listener, root, axum::Router::new())
+    }
+
+    fn serve_with(listener: tokio::net::TcpListener, root: &Path, routes: axum::Router) -> Self {
         let addr = listener.local_addr().unwrap();
         let counts = Arc::new(Counts::default());
         let origin = Origin {
             root: root.to_path_buf(),
             counts: counts.clone(),
         };
-        let app = axum::Router::new().fallback(serve_file).with_state(origin);
+        let app =
+            routes.fallback_service(axum::Router::new().fallback(serve_file).with_state(origin));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -74,6 +90,26 @@ impl TestCdn {
         self.counts
             .delay_ms
             .store(d.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// From now on, ranges past byte 0 get 404: the media of single-file
+    /// fMP4 no longer comes over HTTP, its init sections still do.
+    pub fn refuse_media_ranges(&self) {
+        self.counts
+            .refuse_media_ranges
+            .store(true, Ordering::Relaxed);
+    }
+
+    /// Answers with a body for `path` and `range` (`a-b` inclusive, or
+    /// `all` for the whole file).
+    pub fn range_answers(&self, path: &str, range: &str) -> u64 {
+        self.counts
+            .ranges
+            .lock()
+            .unwrap()
+            .get(&(path.to_owned(), range.to_owned()))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Body bytes sent for segments and init sections: every path but
@@ -141,7 +177,26 @@ async fn serve_file(State(origin): State<Origin>, request: Request) -> Response 
     let Ok(data) = tokio::fs::read(&file).await else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let (status, body, range) = match byte_range(request.headers(), data.len() as u64) {
+    let asked = byte_range(request.headers(), data.len() as u64);
+    if asked.is_some_and(|(start, _)| start > 0)
+        && origin.counts.refuse_media_ranges.load(Ordering::Relaxed)
+    {
+        let mut refused = StatusCode::NOT_FOUND.into_response();
+        refused.headers_mut().insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            header::HeaderValue::from_static("*"),
+        );
+        return refused;
+    }
+    let range_name = asked.map_or("all".to_owned(), |(a, b)| format!("{a}-{b}"));
+    *origin
+        .counts
+        .ranges
+        .lock()
+        .unwrap()
+        .entry((path.clone(), range_name))
+        .or_default() += 1;
+    let (status, body, range) = match asked {
         Some((start, end)) => (
             StatusCode::PARTIAL_CONTENT,
             data[start as usize..=end as usize].to_vec(),

@@ -10,6 +10,7 @@ pub mod npm;
 pub mod p2pml;
 pub mod p2pml_raw;
 pub mod peer;
+pub mod peertube;
 pub mod rtc_page;
 pub mod store;
 

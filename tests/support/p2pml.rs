@@ -75,9 +75,20 @@ impl Version {
 
 /// What the page server serves, and nothing else: URL path → file under
 /// `tests/p2pml`. The import map in `player.html` names these URLs.
-const FILES: [(&str, &str); 7] = [
+const FILES: [(&str, &str); 12] = [
     ("/player.html", "player.html"),
     ("/player.js", "player.js"),
+    ("/peertube70.html", "peertube70.html"),
+    ("/peertube70.js", "peertube70.js"),
+    ("/npm/hls15/hls.mjs", "node_modules/hls15/dist/hls.mjs"),
+    (
+        "/npm/pt-fork/core.js",
+        "node_modules/@peertube/p2p-media-loader-core/dist/index.js",
+    ),
+    (
+        "/npm/pt-fork/hlsjs.js",
+        "node_modules/@peertube/p2p-media-loader-hlsjs/dist/index.js",
+    ),
     ("/npm/hls.js/hls.mjs", "node_modules/hls.js/dist/hls.mjs"),
     (
         "/npm/p2pml-2.3/p2p-media-loader-core.es.js",
@@ -295,6 +306,9 @@ pub struct PlayerConfig {
     /// Chromium's default of naming host candidates `<uuid>.local`; off
     /// (real loopback addresses in SDP) unless set.
     pub hide_ips_with_mdns: bool,
+    /// A PeerTube `segments-sha256.json`: the page validates every segment
+    /// with PeerTube 8.x's validator, as PeerTube's player does.
+    pub peertube_sha256: Option<String>,
 }
 
 impl PlayerConfig {
@@ -310,6 +324,7 @@ impl PlayerConfig {
             hls: serde_json::Map::new(),
             debug: std::env::var("P2PML_DEBUG").ok(),
             hide_ips_with_mdns: false,
+            peertube_sha256: None,
         }
     }
 
@@ -338,6 +353,9 @@ impl PlayerConfig {
         }
         if let Some(d) = &self.debug {
             q.append_pair("debug", d);
+        }
+        if let Some(s) = &self.peertube_sha256 {
+            q.append_pair("peertubeSha256", s);
         }
         q.finish()
     }

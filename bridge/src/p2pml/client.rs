@@ -8,7 +8,7 @@
 //! once an interval, and are dropped unanswered after 50 s. A lost
 //! connection is made again with a growing, jittered delay.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::{debug, info, warn};
 
-use super::host::Host;
+use super::host::{AnnouncePolicy, Host};
 use super::swarms::{LOCAL, Shared};
 use crate::rtc::PendingOffer;
 use crate::tracker::LocalConnection;
@@ -30,7 +30,7 @@ use crate::tracker::wire::{
 
 /// What the seeder tells a tracker connection.
 pub(crate) enum TrackerCommand {
-    Join(Id20),
+    Join(Id20, AnnouncePolicy),
     Leave(Id20),
 }
 
@@ -53,6 +53,49 @@ struct Swarm {
     /// Members the tracker last counted, the daemon included.
     members: u64,
     next_offers: Instant,
+    policy: AnnouncePolicy,
+    /// When messages about this swarm went out, within the policy's window.
+    sent: VecDeque<Instant>,
+}
+
+impl Swarm {
+    /// Takes one message from the policy's budget, keeping `reserve` of it
+    /// for the announces due within the window; `false` if there is none.
+    fn spend(&mut self, now: Instant, reserve: u32) -> bool {
+        let Some((limit, window)) = self.policy.limit else {
+            return true;
+        };
+        while self
+            .sent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
+            self.sent.pop_front();
+        }
+        if self.sent.len() as u32 + reserve >= limit {
+            return false;
+        }
+        self.sent.push_back(now);
+        true
+    }
+
+    /// Announces the window will need: one per interval, and one more.
+    fn announce_reserve(&self) -> u32 {
+        match self.policy.limit {
+            Some((_, window)) => {
+                (window.as_secs_f64() / self.interval.as_secs_f64().max(1.0)).ceil() as u32 + 1
+            }
+            None => 0,
+        }
+    }
+
+    /// When the oldest message leaves the window.
+    fn budget_frees(&self, now: Instant) -> Instant {
+        match (self.policy.limit, self.sent.front()) {
+            (Some((_, window)), Some(t)) => *t + window,
+            _ => now,
+        }
+    }
 }
 
 struct Pending {
@@ -228,7 +271,7 @@ impl<H: Host> Conn<H> {
 
     async fn command(&mut self, c: TrackerCommand, link: Option<&mut Link>) {
         match c {
-            TrackerCommand::Join(id) => {
+            TrackerCommand::Join(id, policy) => {
                 let now = Instant::now();
                 self.swarms.entry(id).or_insert(Swarm {
                     next: now,
@@ -236,11 +279,14 @@ impl<H: Host> Conn<H> {
                     started: false,
                     members: 0,
                     next_offers: now,
+                    policy,
+                    sent: VecDeque::new(),
                 });
             }
             TrackerCommand::Leave(id) => {
                 self.pending.retain(|_, p| p.swarm != id);
-                if self.swarms.remove(&id).is_some()
+                if let Some(s) = self.swarms.remove(&id)
+                    && s.policy.stop_on_leave
                     && let Some(link) = link
                 {
                     let bye =
@@ -261,6 +307,14 @@ impl<H: Host> Conn<H> {
             .map(|(id, _)| *id)
             .collect();
         for id in due {
+            let Some(s) = self.swarms.get_mut(&id) else {
+                continue;
+            };
+            if !s.spend(now, 0) {
+                // Over the tracker's budget: announce once it frees.
+                s.next = s.budget_frees(now).max(now + MIN_INTERVAL);
+                continue;
+            }
             let offers = self.offers_for(id, now).await;
             let Some(s) = self.swarms.get_mut(&id) else {
                 continue;
@@ -363,6 +417,18 @@ impl<H: Host> Conn<H> {
         if offer.offer.kind != SdpType::Offer || offer.peer_id == self.shared.peer_id {
             return true;
         }
+        // An answer counts against the tracker's budget like an announce;
+        // the browser's other offers find other peers.
+        let budget = match self.swarms.get_mut(&offer.info_hash) {
+            Some(s) => {
+                let reserve = s.announce_reserve();
+                s.spend(Instant::now(), reserve)
+            }
+            None => false,
+        };
+        if !budget {
+            return true;
+        }
         let Some(seat) = self.shared.seat(offer.info_hash, offer.peer_id) else {
             return true;
         };
@@ -405,5 +471,44 @@ impl<H: Host> Conn<H> {
             Ok(session) => self.shared.serve(seat, session),
             Err(e) => debug!(error = %e, "answer refused"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn swarm(policy: AnnouncePolicy, interval: Duration) -> Swarm {
+        let now = Instant::now();
+        Swarm {
+            next: now,
+            interval,
+            started: false,
+            members: 0,
+            next_offers: now,
+            policy,
+            sent: VecDeque::new(),
+        }
+    }
+
+    #[test]
+    fn a_peertube_tracker_hears_at_most_15_messages_a_swarm_in_5_minutes() {
+        let mut s = swarm(AnnouncePolicy::peertube(), Duration::from_secs(120));
+        let start = Instant::now();
+        // Answers leave room for the window's announces: 300 s / 120 s, and one more.
+        let reserve = s.announce_reserve();
+        assert_eq!(reserve, 4);
+        let answers = (0..40).filter(|_| s.spend(start, reserve)).count();
+        assert_eq!(answers, 15 - 4);
+        // Announces take what answers left.
+        let announces = (0..40).filter(|_| s.spend(start, 0)).count();
+        assert_eq!(answers + announces, 15);
+        assert_eq!(s.budget_frees(start), start + Duration::from_secs(300));
+        // Once the window has passed, the budget is whole again.
+        let later = start + Duration::from_secs(300);
+        assert!(s.spend(later, 0));
+        // Other trackers are not limited.
+        let mut free = swarm(AnnouncePolicy::default(), Duration::from_secs(120));
+        assert!((0..1000).all(|_| free.spend(start, 0)));
     }
 }

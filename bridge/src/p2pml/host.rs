@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::watch;
@@ -69,4 +70,50 @@ pub struct SwarmSpec {
     pub trackers: Vec<String>,
     /// For people: which video and stream this is.
     pub label: String,
+    /// The protocol its browsers speak.
+    pub wire: Wire,
+    /// What its trackers may be sent.
+    pub announce: AnnouncePolicy,
+}
+
+/// The peer protocol a swarm's browsers speak on their data channel.
+#[derive(Clone, Debug)]
+pub enum Wire {
+    /// p2p-media-loader 2.x binary commands, segment ids from `held`.
+    Binary,
+    /// PeerTube's 1.0.x fork: JSON commands, and one segments map for every
+    /// stream of the master.
+    Fork(super::fork::ForkMaster),
+}
+
+/// What a tracker may be sent about a swarm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnnouncePolicy {
+    /// At most this many messages per window, announces and answers
+    /// together: PeerTube's tracker counts them per address and
+    /// info_hash, and can refuse past 15 in 5 minutes.
+    pub limit: Option<(u32, Duration)>,
+    /// Whether leaving sends `stopped`. A PeerTube tracker bans an address
+    /// that names an info_hash it does not know, and once the instance
+    /// regenerates a playlist the old info_hashes are unknown to it.
+    pub stop_on_leave: bool,
+}
+
+impl Default for AnnouncePolicy {
+    fn default() -> Self {
+        Self {
+            limit: None,
+            stop_on_leave: true,
+        }
+    }
+}
+
+impl AnnouncePolicy {
+    /// How PeerTube's tracker must be treated.
+    pub fn peertube() -> Self {
+        Self {
+            limit: Some((15, Duration::from_secs(300))),
+            stop_on_leave: false,
+        }
+    }
 }

@@ -1,13 +1,17 @@
-//! p2p-media-loader 2.x browser swarms (`shared/P2PML.md`): the swarm ids
-//! players compute from a master playlist ([`stream`], for the 2.2 and 2.3
-//! generations), the binary commands they speak on a WebRTC data channel
-//! ([`command`], the same in both), and the seeder that joins their swarms
-//! and serves them ([`Swarms`], asking the daemon through [`Host`]).
+//! p2p-media-loader browser swarms (`shared/P2PML.md`,
+//! `shared/PEERTUBE.md`): the swarm ids players compute from a master
+//! playlist ([`stream`], for the 2.2 and 2.3 generations and PeerTube's
+//! UUID-named swarms), the binary commands they speak on a WebRTC data
+//! channel ([`command`], the same in all of them), PeerTube's 1.0.x fork
+//! with its own ids and JSON commands ([`fork`]), and the seeder that joins
+//! their swarms and serves them ([`Swarms`], asking the daemon through
+//! [`Host`]).
 
 mod attrs;
 mod client;
 pub mod command;
 mod fields;
+pub mod fork;
 mod hls;
 mod host;
 mod js;
@@ -15,6 +19,6 @@ mod peer;
 pub mod stream;
 mod swarms;
 
-pub use host::{BrowserEvent, Held, Host, SwarmSpec};
+pub use host::{AnnouncePolicy, BrowserEvent, Held, Host, SwarmSpec, Wire};
 pub use peer::PeerLimits;
 pub use swarms::{SwarmStatus, Swarms, SwarmsConfig};

@@ -177,6 +177,27 @@ impl Stream {
     }
 }
 
+/// A swarm of PeerTube's UUID-named generation (its develop branch,
+/// `generateSwarmId` and `generateP2PMediaLoaderHash`, `shared/PEERTUBE.md`
+/// §4): `pt-v2-{uuid}-{main|secondary}-default-{resolution}`, an audio-only
+/// stream's resolution being `default`, hashed as 2.3 hashes (SHA-1 bytes
+/// 0..15, Base64). Its peers speak the binary commands.
+pub fn peertube_uuid_swarm(
+    uuid: &str,
+    kind: StreamKind,
+    resolution: Option<u32>,
+) -> (String, [u8; 20]) {
+    let resolution = match resolution {
+        Some(r) if r > 0 => r.to_string(),
+        _ => "default".to_owned(),
+    };
+    let swarm_id = format!("pt-v2-{uuid}-{}-default-{resolution}", kind.as_str());
+    let mut info_hash = [0u8; 20];
+    let written = BASE64.encode_slice(&Sha1::digest(swarm_id.as_bytes())[..15], &mut info_hash);
+    debug_assert_eq!(written.ok(), Some(20));
+    (swarm_id, info_hash)
+}
+
 /// The swarm base when the page sets no `swarmId`: the manifest's final URL
 /// (after redirects) up to its first `?`. Browsers report that URL without
 /// its fragment (`XMLHttpRequest.responseURL`, `Response.url`), so neither

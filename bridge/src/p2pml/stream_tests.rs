@@ -270,3 +270,15 @@ fn no_panic_on_truncated_or_mangled_input() {
         }
     }
 }
+
+#[test]
+fn peertube_uuid_swarms_match_peertubes_own_vectors() {
+    // shared/PEERTUBE.md §10.
+    let uuid = "11111111-2222-3333-4444-555555555555";
+    let (id, hash) = peertube_uuid_swarm(uuid, StreamKind::Main, Some(720));
+    assert_eq!(id, format!("pt-v2-{uuid}-main-default-720"));
+    assert_eq!(std::str::from_utf8(&hash).unwrap(), "fBjg3VSP7L0/hKx1mbzj");
+    let (id, hash) = peertube_uuid_swarm(uuid, StreamKind::Secondary, Some(0));
+    assert_eq!(id, format!("pt-v2-{uuid}-secondary-default-default"));
+    assert_eq!(std::str::from_utf8(&hash).unwrap(), "vLxNlc6khQvrTTrWsVpi");
+}

@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use super::client::{self, TrackerCommand};
-use super::host::{Host, SwarmSpec};
+use super::fork;
+use super::host::{AnnouncePolicy, Host, SwarmSpec, Wire};
 use super::peer::{self, PeerLimits, PeerName};
 use crate::rtc::{Engine, Session};
 use crate::tracker::Tracker;
@@ -163,12 +164,19 @@ impl<H: Host> Shared<H> {
 
     /// Serves a browser whose session the tracker connection set up.
     pub fn serve(self: &Arc<Self>, seat: Seat<H>, session: Session) {
-        let Some((stream, held, stop)) = self
+        let Some((stream, held, wire, stop)) = self
             .swarms
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&seat.swarm)
-            .map(|j| (j.spec.stream.clone(), j.spec.held.clone(), j.stop.clone()))
+            .map(|j| {
+                (
+                    j.spec.stream.clone(),
+                    j.spec.held.clone(),
+                    j.spec.wire.clone(),
+                    j.stop.clone(),
+                )
+            })
         else {
             return;
         };
@@ -179,7 +187,12 @@ impl<H: Host> Shared<H> {
         let host = self.host.clone();
         let limits = self.config.peer;
         tokio::spawn(async move {
-            let sent = peer::serve(session, name, stream, held, host, limits, stop).await;
+            let sent = match wire {
+                Wire::Binary => peer::serve(session, name, stream, held, host, limits, stop).await,
+                Wire::Fork(master) => {
+                    fork::peer::serve(session, name, master, host, limits, stop).await
+                }
+            };
             debug!(bytes = sent, "browser connection ended");
             drop(seat);
         });
@@ -250,6 +263,7 @@ impl<H: Host> Swarms<H> {
     /// Joins a swarm, or takes up its new spec (holdings, trackers).
     pub fn join(&self, spec: SwarmSpec) {
         let id = Id20(spec.info_hash);
+        let policy: AnnouncePolicy = spec.announce;
         let mut trackers: Vec<String> = Vec::new();
         if self.shared.local.is_some() {
             trackers.push(LOCAL.into());
@@ -279,7 +293,7 @@ impl<H: Host> Swarms<H> {
             self.command(t, TrackerCommand::Leave(id));
         }
         for t in trackers.iter().filter(|t| !before.contains(t)) {
-            self.command(t, TrackerCommand::Join(id));
+            self.command(t, TrackerCommand::Join(id, policy));
         }
     }
 

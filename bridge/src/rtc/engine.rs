@@ -43,7 +43,14 @@ pub(crate) enum Request {
     Count {
         reply: oneshot::Sender<usize>,
     },
+    /// More STUN servers (`host:port`), asked at once.
+    AddStun {
+        servers: Vec<String>,
+    },
 }
+
+/// STUN servers the engine asks at most, configured and added together.
+const MAX_STUN_SERVERS: usize = 16;
 
 /// Messages the engine holds for a session's owner before it is deemed
 /// not to read them; the peer then floods us and loses its session.
@@ -276,6 +283,19 @@ impl Loop {
             }
             Request::Count { reply } => {
                 let _ = reply.send(self.peers.len());
+            }
+            Request::AddStun { servers } => {
+                let before = self.config.stun_servers.len();
+                for s in servers {
+                    if self.config.stun_servers.len() < MAX_STUN_SERVERS
+                        && !self.config.stun_servers.contains(&s)
+                    {
+                        self.config.stun_servers.push(s);
+                    }
+                }
+                if self.config.stun_servers.len() > before {
+                    self.ask_stun().await;
+                }
             }
         }
     }

@@ -125,6 +125,19 @@ impl Engine {
         ))
     }
 
+    /// Asks these STUN servers (`host:port`, or `stun:host[:port]` as
+    /// WebRTC configurations name them) too, from now on: those a video's
+    /// own players use, say. Unreadable names are skipped.
+    pub async fn add_stun_servers(&self, servers: &[String]) {
+        let servers: Vec<String> = servers.iter().filter_map(|s| stun_host_port(s)).collect();
+        if !servers.is_empty() {
+            let _ = self
+                .requests
+                .send(engine::Request::AddStun { servers })
+                .await;
+        }
+    }
+
     /// Number of sessions the engine holds now.
     pub async fn sessions(&self) -> usize {
         self.ask(|reply| engine::Request::Count { reply })
@@ -142,6 +155,34 @@ impl Engine {
             .await
             .map_err(|_| RtcError::Stopped)?;
         rx.await.map_err(|_| RtcError::Stopped)
+    }
+}
+
+/// `host:port` of a STUN URL (`stun:host`, `stun:host:port`, RFC 7064) or
+/// of a plain `host:port`; TURN and secure STUN are not asked.
+pub fn stun_host_port(s: &str) -> Option<String> {
+    let rest = match s.split_once(':') {
+        Some(("stun", rest)) => rest,
+        Some(("stuns" | "turn" | "turns", _)) => return None,
+        _ => s,
+    };
+    let rest = rest.split('?').next().unwrap_or(rest);
+    if rest.is_empty() || rest.contains(['/', '@', ' ']) {
+        return None;
+    }
+    // `[v6]:port`, `host:port`, or a host alone: 3478 is STUN's port.
+    let has_port = match rest.rsplit_once(':') {
+        Some((host, port)) => {
+            !host.is_empty()
+                && port.parse::<u16>().is_ok()
+                && (!host.contains(':') || host.starts_with('['))
+        }
+        None => false,
+    };
+    match (has_port, rest.contains(':') && !rest.starts_with('[')) {
+        (true, _) => Some(rest.to_owned()),
+        (false, true) => None,
+        (false, false) => Some(format!("{rest}:3478")),
     }
 }
 

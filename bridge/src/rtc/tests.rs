@@ -63,6 +63,57 @@ async fn offers_carry_a_server_reflexive_candidate_from_stun() {
 }
 
 #[tokio::test]
+async fn stun_servers_added_later_are_asked_at_once() {
+    let public: std::net::SocketAddr = "203.0.113.7:41000".parse().unwrap();
+    let server = stun_server(public).await;
+    let stop = CancellationToken::new();
+    let (engine, _task) = Engine::start(config(), stop.clone()).await.unwrap();
+    engine
+        .add_stun_servers(&[format!("stun:{server}"), "turn:x.example".into()])
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (sdp, _offer) = engine.create_offer().await.unwrap();
+        if sdp.contains("203.0.113.7 41000 typ srflx") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no srflx in {sdp}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.cancel();
+}
+
+#[test]
+fn stun_urls_become_host_and_port() {
+    use super::stun_host_port;
+    assert_eq!(
+        stun_host_port("stun:stun.example.org").as_deref(),
+        Some("stun.example.org:3478")
+    );
+    assert_eq!(
+        stun_host_port("stun:stun.example.org:19302").as_deref(),
+        Some("stun.example.org:19302")
+    );
+    assert_eq!(
+        stun_host_port("stun.example.org:3478").as_deref(),
+        Some("stun.example.org:3478")
+    );
+    assert_eq!(
+        stun_host_port("stun:[2001:db8::1]:3478").as_deref(),
+        Some("[2001:db8::1]:3478")
+    );
+    for bad in [
+        "turn:t.example",
+        "stuns:s.example",
+        "stun:",
+        "stun:a/b",
+        "stun:2001:db8::1",
+    ] {
+        assert_eq!(stun_host_port(bad), None, "{bad}");
+    }
+}
+
+#[tokio::test]
 async fn no_stun_servers_means_host_candidates_only_and_caps_hold() {
     let stop = CancellationToken::new();
     let (engine, _task) = Engine::start(

@@ -6,6 +6,7 @@
 //! is where they meet the store, the fetcher and the counters.
 
 mod host;
+mod peertube;
 mod streams;
 
 use std::collections::HashMap;
@@ -23,18 +24,59 @@ use url::Url;
 
 use crate::config::WebtorrentConfig;
 use crate::fetch::Fetcher;
+use crate::peertube::Resolved;
 use crate::store::Store;
 use crate::swarm::blocks::RateLimiter;
 use host::BrowserHost;
 pub use streams::Mode;
 
+/// Which swarms of a video's browsers are joined.
+#[derive(Clone, Debug)]
+pub enum Scheme {
+    /// Unmodified p2p-media-loader pages: the 2.2 and 2.3 swarms of every
+    /// stream.
+    P2pml,
+    /// A PeerTube video's players: the swarms of its origin's generation
+    /// that the origin published, on its trackers, within their limits.
+    PeerTube(Arc<Resolved>),
+}
+
+impl Scheme {
+    fn same_swarms(&self, other: &Scheme) -> bool {
+        match (self, other) {
+            (Scheme::P2pml, Scheme::P2pml) => true,
+            (Scheme::PeerTube(a), Scheme::PeerTube(b)) => a.swarm_facts() == b.swarm_facts(),
+            _ => false,
+        }
+    }
+}
+
+struct Followed {
+    stop: CancellationToken,
+    mode: Mode,
+    url: Url,
+    scheme: Scheme,
+}
+
+/// Which follow of a video holds each swarm and stream table: a follow that
+/// ends lets go only of what no newer follow took over.
+#[derive(Default)]
+struct Owners {
+    next: u64,
+    by_name: HashMap<String, u64>,
+}
+
 pub struct Browsers {
     swarms: Swarms<BrowserHost>,
+    engine: Engine,
+    /// Ask a PeerTube instance's STUN servers too.
+    peertube_stun: bool,
     host: Arc<BrowserHost>,
     fetcher: Fetcher,
     store: Store,
-    /// Video id → what follows it, and how it came.
-    videos: Mutex<HashMap<String, (CancellationToken, Mode)>>,
+    /// Video id → what follows it, how it came, and what it follows.
+    videos: Mutex<HashMap<String, Followed>>,
+    owners: Mutex<Owners>,
     shutdown: CancellationToken,
     serve_played: bool,
 }
@@ -80,7 +122,7 @@ impl Browsers {
         });
         let host = Arc::new(BrowserHost::new(fetcher.clone(), telemetry, upload));
         let swarms = Swarms::new(
-            engine,
+            engine.clone(),
             host.clone(),
             SwarmsConfig {
                 trackers: config.trackers.clone(),
@@ -95,10 +137,13 @@ impl Browsers {
         Ok(Started {
             browsers: Arc::new(Browsers {
                 swarms,
+                engine,
+                peertube_stun: config.peertube_stun,
                 host,
                 fetcher,
                 store,
                 videos: Mutex::default(),
+                owners: Mutex::default(),
                 shutdown,
                 serve_played: config.serve_played,
             }),
@@ -108,50 +153,100 @@ impl Browsers {
     }
 
     /// Joins the swarms of a seeded video; a video already followed
-    /// because it was played is followed as seeded from now on.
-    pub fn seed(self: &Arc<Self>, video: &str, url: &Url, options: &SeedOptions) {
-        self.follow(video, url, options, Mode::Seeded);
+    /// because it was played is followed as seeded from now on, and one
+    /// whose playlist or swarms changed is followed anew.
+    pub fn seed(self: &Arc<Self>, video: &str, url: &Url, options: &SeedOptions, scheme: Scheme) {
+        if let Scheme::PeerTube(r) = &scheme
+            && self.peertube_stun
+            && !r.stun_servers.is_empty()
+        {
+            let (engine, servers) = (self.engine.clone(), r.stun_servers.clone());
+            tokio::spawn(async move { engine.add_stun_servers(&servers).await });
+        }
+        self.follow(video, url, options, Mode::Seeded, scheme);
     }
 
-    fn follow(self: &Arc<Self>, video: &str, url: &Url, options: &SeedOptions, mode: Mode) {
+    fn follow(
+        self: &Arc<Self>,
+        video: &str,
+        url: &Url,
+        options: &SeedOptions,
+        mode: Mode,
+        scheme: Scheme,
+    ) {
         let stop = {
             let mut videos = self.videos.lock().unwrap_or_else(|p| p.into_inner());
             match videos.get(video) {
-                Some((_, m)) if *m == Mode::Seeded || mode == Mode::Played => return,
-                Some((old, _)) => old.cancel(),
+                Some(_) if mode == Mode::Played => return,
+                Some(f)
+                    if f.mode == Mode::Seeded && f.url == *url && f.scheme.same_swarms(&scheme) =>
+                {
+                    return;
+                }
+                Some(f) => f.stop.cancel(),
                 None => {}
             }
             let stop = self.shutdown.child_token();
-            videos.insert(video.to_owned(), (stop.clone(), mode));
+            videos.insert(
+                video.to_owned(),
+                Followed {
+                    stop: stop.clone(),
+                    mode,
+                    url: url.clone(),
+                    scheme: scheme.clone(),
+                },
+            );
             stop
+        };
+        let follow = {
+            let mut owners = self.owners.lock().unwrap_or_else(|p| p.into_inner());
+            owners.next += 1;
+            owners.next
         };
         tokio::spawn(streams::follow(
             self.clone(),
-            video.to_owned(),
-            url.clone(),
-            options.swarm_id.clone(),
-            options.trackers.clone(),
-            mode,
+            streams::Follow {
+                id: follow,
+                video: video.to_owned(),
+                url: url.clone(),
+                options: options.clone(),
+                scheme,
+                mode,
+            },
             stop,
         ));
     }
 
-    fn is_followed(&self, video: &str) -> bool {
-        self.videos
+    /// `follow` holds `name` (a swarm or a stream table) from now on.
+    fn own(&self, name: String, follow: u64) {
+        self.owners
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .contains_key(video)
+            .by_name
+            .insert(name, follow);
+    }
+
+    /// Gives `name` up if `follow` still holds it; `true` if it did.
+    fn release(&self, name: &str, follow: u64) -> bool {
+        let mut owners = self.owners.lock().unwrap_or_else(|p| p.into_inner());
+        match owners.by_name.get(name) {
+            Some(f) if *f == follow => {
+                owners.by_name.remove(name);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Leaves a video's swarms.
     pub fn stop(&self, video: &str) {
-        if let Some((stop, _)) = self
+        if let Some(f) = self
             .videos
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(video)
         {
-            stop.cancel();
+            f.stop.cancel();
         }
     }
 
@@ -159,7 +254,13 @@ impl Browsers {
     pub async fn serve_played(self: Arc<Self>, mut played: mpsc::UnboundedReceiver<(String, Url)>) {
         while let Some((video, url)) = played.recv().await {
             if self.serve_played {
-                self.follow(&video, &url, &SeedOptions::default(), Mode::Played);
+                self.follow(
+                    &video,
+                    &url,
+                    &SeedOptions::default(),
+                    Mode::Played,
+                    Scheme::P2pml,
+                );
             }
         }
     }
