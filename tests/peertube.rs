@@ -551,3 +551,109 @@ async fn the_latest_videos_of_a_channel_are_seeded_from_the_command_line() {
     .await
     .expect("test timed out");
 }
+
+/// Any origin that publishes a SHA-256 list in PeerTube's shape can be
+/// trusted by it (`segments_sha256`): bytes the origin sends that differ
+/// from the list are refused, never stored, and a player gets an error
+/// for that segment, not the bytes; the others play.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sha256_list_from_any_origin_keeps_other_bytes_from_players() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let origin = work.path().join("origin");
+        support::media::copy_dir(&support::fixtures().join("byterange"), &origin);
+        let ranges = support::peertube::byte_ranges(&origin.join("stream.m3u8"));
+        let data = std::fs::read(origin.join("stream.ts")).unwrap();
+        let list: serde_json::Map<String, Value> = ranges
+            .iter()
+            .map(|(off, len)| {
+                let bytes = &data[*off as usize..(off + len) as usize];
+                (
+                    format!("{off}-{}", off + len - 1),
+                    json!(support::media::sha256_hex(bytes)),
+                )
+            })
+            .collect();
+        std::fs::write(
+            origin.join("segments-sha256.json"),
+            json!({ "stream.ts": list }).to_string(),
+        )
+        .unwrap();
+        // The origin now serves other bytes in its second segment.
+        let mut tampered = data.clone();
+        let (off, len) = ranges[1];
+        tampered[(off + len / 2) as usize] ^= 0xff;
+        std::fs::write(origin.join("stream.ts"), &tampered).unwrap();
+        let cdn = support::cdn::TestCdn::start(&origin).await;
+        let daemon = Daemon::start(&work.path().join("d"), "").await;
+        let master = cdn.url("master.m3u8");
+        let r = client()
+            .post(daemon.url("/api/v1/videos"))
+            .bearer_auth(daemon.token())
+            .json(&json!({ "url": master, "segments_sha256": cdn.url("segments-sha256.json") }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        let id = r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let failed = loop {
+            let videos = daemon.get_json("/api/v1/videos").await;
+            let v = videos
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|v| v["id"] == id)
+                .cloned()
+                .unwrap();
+            if v["state"] == "failed" {
+                break v;
+            }
+            assert_ne!(v["state"], "complete", "seeded other bytes: {v}");
+            assert!(tokio::time::Instant::now() < deadline, "{v}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert!(
+            failed["reason"].as_str().unwrap().contains("SHA-256"),
+            "{failed}"
+        );
+        let playlist = client()
+            .get(daemon.hls(&cdn.url("stream.m3u8")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let paths: Vec<&str> = playlist
+            .lines()
+            .filter(|l| l.starts_with("/hls/seg/"))
+            .collect();
+        assert_eq!(paths.len(), ranges.len());
+        for (i, (path, (off, len))) in paths.iter().zip(&ranges).enumerate() {
+            let r = client().get(daemon.url(path)).send().await.unwrap();
+            if i == 1 {
+                assert_eq!(r.status(), 502, "segment {i}");
+                let body: Value = r.json().await.unwrap();
+                assert!(
+                    body["error"].as_str().unwrap().contains("SHA-256"),
+                    "{body}"
+                );
+            } else {
+                assert_eq!(r.status(), 200, "segment {i}");
+                let got = r.bytes().await.unwrap();
+                assert!(
+                    got[..] == data[*off as usize..(off + len) as usize],
+                    "segment {i}"
+                );
+            }
+        }
+        assert_eq!(daemon.stats().await["segments_stored"], ranges.len() - 1);
+        assert!(daemon.healthy().await);
+    })
+    .await
+    .expect("test timed out");
+}

@@ -53,6 +53,10 @@ pub enum Command {
         /// With a PeerTube channel or account URL: seed its N latest videos.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
         latest: Option<u32>,
+        /// A SHA-256 list of the segments (PeerTube's `segments-sha256.json`
+        /// shape) to check every byte against; PeerTube videos bring their own.
+        #[arg(long)]
+        segments_sha256: Option<String>,
         /// Config file of the daemon to ask.
         #[arg(long, short)]
         config: Option<PathBuf>,
@@ -184,6 +188,7 @@ async fn post_seed(
             "swarm_id": options.swarm_id,
             "trackers": options.trackers,
             "latest": latest,
+            "segments_sha256": options.segments_sha256,
         }))
         .send()
         .await

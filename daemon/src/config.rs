@@ -233,6 +233,11 @@ pub struct VideoConfig {
     /// The WebTorrent trackers the video's pages announce to.
     #[serde(default)]
     pub trackers: Vec<String>,
+    /// A SHA-256 list of the video's segments in PeerTube's
+    /// `segments-sha256.json` shape, trusted as the origin's word (DESIGN
+    /// §3): every byte from any source is checked against it.
+    #[serde(default)]
+    pub segments_sha256: Option<Url>,
 }
 
 impl Default for Config {
@@ -584,6 +589,15 @@ impl Config {
                     "only http and https URLs are accepted".into(),
                 );
             }
+            if v.segments_sha256
+                .as_ref()
+                .is_some_and(|u| !matches!(u.scheme(), "http" | "https"))
+            {
+                return fail(
+                    &format!("videos[{i}].segments_sha256"),
+                    "only http and https URLs are accepted".into(),
+                );
+            }
             if let Some(id) = &v.id
                 && (id.is_empty()
                     || id.len() > 128
@@ -684,6 +698,11 @@ mod tests {
             ),
             ("[webtorrent]\nlisten = \"nowhere\"", "webtorrent.listen"),
             ("[webtorrent]\nmax_peers = 0", "webtorrent.max_peers"),
+            ("[peertube]\nrefresh_secs = 0", "peertube.refresh_secs"),
+            (
+                "[[videos]]\nurl = \"https://a.example/m.m3u8\"\nsegments_sha256 = \"ftp://a.example/s.json\"",
+                "videos[0].segments_sha256",
+            ),
             (
                 "[[videos]]\nurl = \"http://o/m.m3u8\"\ntrackers = [\"udp://t:1\"]",
                 "videos[0].trackers[0]",

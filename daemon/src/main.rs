@@ -55,6 +55,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             swarm_id,
             trackers,
             latest,
+            segments_sha256,
             config,
         } => {
             let options = gateway::SeedOptions {
@@ -62,6 +63,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 swarm_id,
                 trackers,
                 peertube: None,
+                segments_sha256,
             };
             let config = cli::load_config(config.as_deref())?;
             let done = match latest {

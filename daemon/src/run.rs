@@ -272,6 +272,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                     swarm_id: v.swarm_id.clone(),
                     trackers: v.trackers.clone(),
                     peertube: None,
+                    segments_sha256: v.segments_sha256.as_ref().map(url::Url::to_string),
                 },
             )
         })

@@ -63,7 +63,11 @@ struct Record {
 
 impl Record {
     fn encode(url: &Url, options: &SeedOptions) -> String {
-        if options.swarm_id.is_none() && options.trackers.is_empty() && options.peertube.is_none() {
+        if options.swarm_id.is_none()
+            && options.trackers.is_empty()
+            && options.peertube.is_none()
+            && options.segments_sha256.is_none()
+        {
             return url.to_string();
         }
         let options = SeedOptions {
@@ -156,7 +160,24 @@ impl Seeder {
         if Target::parse(&url).is_some() {
             return self.seed_peertube(url, options, None).await;
         }
+        self.trust_list(&url, &options).await?;
         self.seed_hls(url, options, Some(Scheme::P2pml)).await
+    }
+
+    /// Takes up the SHA-256 list the options name for the video at `url`.
+    async fn trust_list(&self, url: &Url, options: &SeedOptions) -> Result<(), String> {
+        let Some(list) = &options.segments_sha256 else {
+            return Ok(());
+        };
+        let list = Url::parse(list).map_err(|e| format!("segments_sha256: {e}"))?;
+        let id = options.id.clone().unwrap_or_else(|| video_id(url));
+        let files = self
+            .peertube
+            .trust_sha256_list(&id, &list)
+            .await
+            .map_err(|e| e.to_string())?;
+        info!(video = %id, %list, files, "trusting the origin's SHA-256 list");
+        Ok(())
     }
 
     /// Seeds the `n` latest videos of a PeerTube channel or account; a video
@@ -240,6 +261,7 @@ impl Seeder {
             swarm_id: Some(r.master.to_string()),
             trackers: r.trackers.clone(),
             peertube: Some(page.to_string()),
+            segments_sha256: None,
         };
         self.seed_hls(r.master.clone(), options, Some(Scheme::PeerTube(r.clone())))
             .await

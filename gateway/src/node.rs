@@ -63,6 +63,10 @@ pub struct SeedRequest {
     /// With a PeerTube channel or account URL: seed its this many latest videos.
     #[serde(default)]
     pub latest: Option<u32>,
+    /// A SHA-256 list of the video's segments in PeerTube's
+    /// `segments-sha256.json` shape, trusted as the origin's word.
+    #[serde(default)]
+    pub segments_sha256: Option<String>,
 }
 
 /// How a video is seeded, besides its URL.
@@ -82,6 +86,11 @@ pub struct SeedOptions {
     /// to follow its regenerated playlists; set by the daemon.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peertube: Option<String>,
+    /// A SHA-256 list of the video's segments (PeerTube's
+    /// `segments-sha256.json` shape), trusted as the origin's word: every
+    /// byte is checked against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments_sha256: Option<String>,
 }
 
 /// The longest `swarm_id` accepted; pages use a URL or a short name.
@@ -170,7 +179,7 @@ fn authorized_request<S>(
     authorize(state, headers)?;
     let req: SeedRequest = serde_json::from_slice(body).map_err(|e| {
         ApiError::BadRequest(format!(
-            "expected {{\"url\": …, \"id\"?: …, \"swarm_id\"?: …, \"trackers\"?: […], \"latest\"?: N}}: {e}"
+            "expected {{\"url\": …, \"id\"?: …, \"swarm_id\"?: …, \"trackers\"?: […], \"latest\"?: N, \"segments_sha256\"?: …}}: {e}"
         ))
     })?;
     if req
@@ -199,6 +208,10 @@ fn authorized_request<S>(
     }
     let url = parse_upstream(&req.url)?;
     state.access.check_upstream(&url, true)?;
+    if let Some(list) = &req.segments_sha256 {
+        let list = parse_upstream(list)?;
+        state.access.check_upstream(&list, true)?;
+    }
     if req.latest.is_some_and(|n| n == 0 || n > MAX_LATEST) {
         return Err(ApiError::BadRequest(format!(
             "latest must be 1 to {MAX_LATEST}"
@@ -211,6 +224,7 @@ fn authorized_request<S>(
             swarm_id: req.swarm_id,
             trackers: req.trackers,
             peertube: None,
+            segments_sha256: req.segments_sha256,
         },
         req.latest,
     ))

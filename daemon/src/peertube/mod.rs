@@ -83,6 +83,15 @@ impl PeerTube {
             .collect())
     }
 
+    /// Trusts the SHA-256 list at `url` for video `id` (DESIGN §3, fifth
+    /// case), for an origin that is not PeerTube but publishes one.
+    pub async fn trust_sha256_list(&self, id: &str, url: &Url) -> Result<usize, PeerTubeError> {
+        let list = resolve::sha256_list(&self.cdn, url).await?;
+        let files = list.len();
+        self.trust.add_sha_list(id, Arc::new(list));
+        Ok(files)
+    }
+
     /// Takes up a reading of video `id`: its SHA-256 list is trusted and
     /// its mirrors are used from now on. Returns the reading kept.
     pub fn adopt(&self, id: &str, resolved: Resolved) -> Arc<Resolved> {

@@ -237,14 +237,7 @@ pub async fn resolve(cdn: &Cdn, instance: &Url, id: &str) -> Result<Resolved, Pe
             .as_deref()
             .ok_or(PeerTubeError::NoSha256List)?,
     )?;
-    let bad_list = |reason: String| PeerTubeError::BadSha256List {
-        url: sha256_url.to_string(),
-        reason,
-    };
-    let sha256 = match cdn.get(&sha256_url, None, MAX_SHA_LIST_BYTES).await {
-        Ok(f) => Sha256List::parse(&f.body).map_err(|e| bad_list(e.to_string()))?,
-        Err(e) => return Err(bad_list(e.to_string())),
-    };
+    let sha256 = sha256_list(cdn, &sha256_url).await?;
     let trackers = details
         .tracker_urls
         .iter()
@@ -281,6 +274,18 @@ pub async fn resolve(cdn: &Cdn, instance: &Url, id: &str) -> Result<Resolved, Pe
         resolutions,
         live: details.is_live,
     })
+}
+
+/// A SHA-256 list from `url`.
+pub async fn sha256_list(cdn: &Cdn, url: &Url) -> Result<Sha256List, PeerTubeError> {
+    let bad_list = |reason: String| PeerTubeError::BadSha256List {
+        url: url.to_string(),
+        reason,
+    };
+    match cdn.get(url, None, MAX_SHA_LIST_BYTES).await {
+        Ok(f) => Sha256List::parse(&f.body).map_err(|e| bad_list(e.to_string())),
+        Err(e) => Err(bad_list(e.to_string())),
+    }
 }
 
 /// The info_hashes the video's ActivityPub object tags on its HLS playlist.
