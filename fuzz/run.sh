@@ -24,15 +24,15 @@ fuzz=$PWD
 
 export RUSTC_BOOTSTRAP=1
 sanitizer=${SANITIZER:-address}
-all_targets="blocks_wire receipts_wire bitswap dag_pb cidmap proofs tracker_wire p2pml_command config gateway_paths"
+all_targets="blocks_wire receipts_wire bitswap dag_pb cidmap proofs tracker_wire p2pml_command config gateway_paths fork sha256_list peertube"
 targets=${TARGETS:-$all_targets}
 
 # Largest input per target: a few times the largest seed.
 max_len() {
   case $1 in
     blocks_wire | tracker_wire) echo 4096 ;;
-    receipts_wire | bitswap | dag_pb | cidmap | p2pml_command) echo 8192 ;;
-    proofs | config | gateway_paths) echo 32768 ;;
+    receipts_wire | bitswap | dag_pb | cidmap | p2pml_command | peertube) echo 8192 ;;
+    proofs | config | gateway_paths | fork | sha256_list) echo 32768 ;;
     *) echo 4096 ;;
   esac
 }

@@ -149,3 +149,21 @@ fn p2pml_command() {
     );
     assert!(decoded.contains(&0), "p2pml_command: no input is refused");
 }
+
+/// PeerTube's fork: commands, chunks and swarm ids (checked inside `fork`).
+#[test]
+fn fork() {
+    replay_accepting("fork", bridge::fuzz_api::fork);
+}
+
+/// SHA-256 lists: what reads is found again (checked inside `sha256_list`).
+#[test]
+fn sha256_list() {
+    replay_accepting("sha256_list", swarmseed::fuzz_api::sha256_list);
+}
+
+/// PeerTube's answers, page URLs and versions.
+#[test]
+fn peertube() {
+    replay_accepting("peertube", swarmseed::fuzz_api::peertube);
+}

@@ -225,3 +225,67 @@ fn round_trip(c: &Command) {
         assert_eq!(decode_parts(&parts), a);
     }
 }
+
+/// PeerTube's fork of p2p-media-loader (`p2pml/fork/`): `data` as a
+/// message on a fork peer's data channel, as segment bytes cut into
+/// chunks, and as the master playlist its swarm ids are made from. A
+/// command read is one a seeder acts on or ignores; chunks put back
+/// together are the bytes, and none reads as a command; every stream's
+/// info_hash is its id's, and its segment ids lead back to it. True if
+/// the message was a command or the playlist named streams.
+pub fn fork(data: &[u8]) -> bool {
+    use crate::p2pml::fork::{self, ForkMaster, ForkMember, command as fork_command};
+    let mut accepted = matches!(fork_command::decode(data), Some(Ok(_)));
+    let chunks: Vec<&[u8]> = fork_command::data_chunks(data).collect();
+    assert_eq!(chunks.concat(), data, "chunks lose or add bytes");
+    for c in &chunks {
+        assert!(c.len() <= fork_command::MAX_MESSAGE_SIZE);
+        assert!(
+            fork_command::decode(c).is_none(),
+            "a data chunk reads as a command"
+        );
+    }
+    let base = url::Url::parse("https://pt.example/static/hls/u/m-master.m3u8").expect("a URL");
+    if let Ok(streams) = fork::streams(base.as_str(), &base, data) {
+        accepted = true;
+        let (_tx, held) = tokio::sync::watch::channel(std::sync::Arc::new(vec![3u64]));
+        let master = ForkMaster {
+            streams: streams
+                .iter()
+                .map(|s| ForkMember {
+                    swarm_id: s.swarm_id.clone(),
+                    stream: s.swarm_id.as_str().into(),
+                    held: held.clone(),
+                })
+                .collect(),
+        };
+        for s in &streams {
+            assert_eq!(s.info_hash, fork::info_hash(&s.swarm_id));
+            let (m, seq) = master
+                .find(&fork::segment_id(&s.swarm_id, 17))
+                .expect("a segment id names its stream");
+            assert_eq!((m.swarm_id.as_str(), seq), (s.swarm_id.as_str(), 17));
+        }
+        let held = [3u64];
+        let map =
+            fork_command::segments_map(streams.iter().map(|s| (s.swarm_id.as_str(), &held[..])));
+        assert!(map.len() <= fork_command::MAX_MAP_SIZE);
+        assert_eq!(
+            fork_command::decode(&map),
+            Some(Ok(fork_command::Incoming::Other))
+        );
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let id = fork::segment_id(text, 5);
+        let master = ForkMaster {
+            streams: Vec::new(),
+        };
+        assert!(master.find(&id).is_none());
+        let absent = fork_command::absent(text);
+        assert_eq!(
+            fork_command::decode(&absent),
+            Some(Ok(fork_command::Incoming::Other))
+        );
+    }
+    accepted
+}

@@ -124,3 +124,62 @@ pub fn config(data: &[u8]) -> bool {
     };
     Config::parse(text).is_ok()
 }
+
+/// A SHA-256 list (`segments-sha256.json` in PeerTube's shape) as the
+/// daemon reads it from an origin. Every file and range the list names
+/// is found again by the lookup the fetcher makes, and a digest of a
+/// single-block segment gives the raw CID of that digest. True if the
+/// list was read.
+pub fn sha256_list(data: &[u8]) -> bool {
+    use crate::sha256_list::{Sha256List, raw_cid};
+    let Ok(list) = Sha256List::parse(data) else {
+        return false;
+    };
+    let Ok(serde_json::Value::Object(files)) = serde_json::from_slice(data) else {
+        panic!("a list that reads is a JSON object");
+    };
+    let base = url::Url::parse("https://pt.example/static/hls/u/").expect("a URL");
+    for (name, value) in files.iter().take(64) {
+        // Names that are one plain path segment, as players look them up.
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            || name.starts_with('.')
+        {
+            continue;
+        }
+        let Ok(url) = base.join(name) else { continue };
+        match value {
+            serde_json::Value::String(_) => {
+                let d = list.lookup(&url, None).expect("a listed file is found");
+                let cid = raw_cid(&d, Some(1)).expect("a small segment has a raw CID");
+                assert_eq!(cid.hash().digest(), d);
+            }
+            serde_json::Value::Object(ranges) => {
+                for range in ranges.keys().take(64) {
+                    let (a, b) = range.split_once('-').expect("a read range has a dash");
+                    let (a, b): (u64, u64) =
+                        (a.parse().expect("a start"), b.parse().expect("an end"));
+                    let Some(length) = (b - a).checked_add(1) else {
+                        continue;
+                    };
+                    let r = gateway::ByteRange { offset: a, length };
+                    assert!(
+                        list.lookup(&url, Some(r)).is_some(),
+                        "{name} {range} not found"
+                    );
+                }
+            }
+            _ => panic!("a list that reads holds digests and ranges only"),
+        }
+    }
+    true
+}
+
+/// PeerTube's REST and ActivityPub answers, and the URLs and versions a
+/// seeder reads (`peertube/`): none of them panics a reader. True if any
+/// answer was read.
+pub fn peertube(data: &[u8]) -> bool {
+    crate::peertube::fuzz_answers(data)
+}

@@ -587,9 +587,126 @@ id = "video-1"
     );
 }
 
+fn fork() {
+    let t = "fork";
+    let u = "https://pt.example/static/streaming-playlists/hls/u/4e5d-master.m3u8";
+    put(t, "request.json", format!(r#"{{"c":3,"i":"{u}+V0+7"}}"#));
+    put(t, "cancel.json", format!(r#"{{"c":4,"i":"{u}+V1+0"}}"#));
+    put(
+        t,
+        "map.json",
+        format!(r#"{{"c":2,"m":{{"{u}+V0":["0|1|2",[0,0,1]]}}}}"#),
+    );
+    put(
+        t,
+        "data-header.json",
+        format!(r#"{{"c":0,"i":"{u}+V0+3","s":123456}}"#),
+    );
+    put(t, "absent.json", format!(r#"{{"c":1,"i":"{u}+V0+3"}}"#));
+    put(
+        t,
+        "master.m3u8",
+        "#EXTM3U\n#EXT-X-VERSION:3\n\
+         #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"Audio\",URI=\"u-0.m3u8\"\n\
+         #EXT-X-STREAM-INF:BANDWIDTH=144000,RESOLUTION=256x144,CODECS=\"avc1.4d401e\",AUDIO=\"audio\"\n\
+         u-144.m3u8\n\
+         #EXT-X-STREAM-INF:BANDWIDTH=240000,RESOLUTION=426x240,CODECS=\"avc1.4d401e\",AUDIO=\"audio\"\n\
+         u-240.m3u8\n",
+    );
+    put(
+        t,
+        "media.m3u8",
+        "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MAP:URI=\"u-240-fragmented.mp4\",BYTERANGE=\"1355@0\"\n\
+         #EXTINF:4,\n#EXT-X-BYTERANGE:63001@1355\nu-240-fragmented.mp4\n#EXT-X-ENDLIST\n",
+    );
+    // Segment bytes that begin and end like a command.
+    put(t, "edge-data-like-json.bin", b"{\"\x00\x01binary\xff}");
+    put(t, "edge-unknown-code.json", r#"{"c":9,"i":"x"}"#);
+    put(t, "edge-numeric-id.json", r#"{"c":3,"i":17}"#);
+}
+
+fn sha256_list() {
+    let t = "sha256_list";
+    let d = |data: &[u8]| -> String {
+        raw_cid(data)
+            .hash()
+            .digest()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    put(
+        t,
+        "vod.json",
+        format!(
+            r#"{{"u-720-fragmented.mp4":{{"1355-64355":"{}","64356-120000":"{}"}},"u-0-fragmented.mp4":{{"700-9999":"{}"}}}}"#,
+            d(b"a"),
+            d(b"b"),
+            d(b"c")
+        ),
+    );
+    put(
+        t,
+        "live.json",
+        format!(r#"{{"3.ts":"{}","4.ts":"{}"}}"#, d(b"3"), d(b"4")),
+    );
+    put(t, "empty.json", "{}");
+    put(t, "edge-short-digest.json", r#"{"a.ts":"abc"}"#);
+    put(
+        t,
+        "edge-reversed-range.json",
+        format!(r#"{{"a.mp4":{{"9-3":"{}"}}}}"#, d(b"x")),
+    );
+    put(t, "edge-array.json", "[1,2]");
+}
+
+fn peertube() {
+    let t = "peertube";
+    put(
+        t,
+        "config.json",
+        r#"{"serverVersion":"8.0.1","serverCommit":"","tracker":{"enabled":true},"webrtc":{"stunServers":["stun:stun.example.org:3478"]}}"#,
+    );
+    put(
+        t,
+        "video.json",
+        r#"{"id":7,"uuid":"9c9de5e8-0a1e-484a-b099-e80766180a6d","shortUUID":"kkGMgK9ZtnKfYAgnEtQxbv","name":"v","privacy":{"id":1,"label":"Public"},"isLive":false,"isLocal":false,"account":{"name":"alice","host":"pt.example"},"trackerUrls":["https://pt.example/tracker/announce","wss://pt.example:443/tracker/socket"],"streamingPlaylists":[{"id":1,"type":1,"playlistUrl":"https://pt.example/static/streaming-playlists/hls/u/4e5d-master.m3u8","segmentsSha256Url":"https://pt.example/static/streaming-playlists/hls/u/4e5d-segments-sha256.json","redundancies":[{"baseUrl":"https://mirror.example/static/redundancy/hls/u"}],"files":[{"resolution":{"id":720,"label":"720p"},"playlistUrl":"https://pt.example/static/streaming-playlists/hls/u/u-720.m3u8"},{"resolution":{"id":0,"label":"Audio"}}]}]}"#,
+    );
+    put(
+        t,
+        "activitypub.json",
+        r#"{"type":"Video","url":[{"type":"Link","mediaType":"application/x-mpegURL","href":"https://pt.example/m.m3u8","tag":[{"type":"Infohash","name":"423b4b2f444eedcd25e2e9dc968b9bcad098095a"},{"type":"Link","name":"sha256","href":"x"}]}]}"#,
+    );
+    put(
+        t,
+        "list.json",
+        r#"{"total":2,"data":[{"uuid":"9c9de5e8-0a1e-484a-b099-e80766180a6d"},{"uuid":"x"}]}"#,
+    );
+    put(
+        t,
+        "problem.json",
+        r#"{"type":"about:blank","status":401,"code":"video_requires_password","detail":"d"}"#,
+    );
+    put(
+        t,
+        "watch-url.txt",
+        "https://pt.example:8443/w/kkGMgK9ZtnKfYAgnEtQxbv",
+    );
+    put(
+        t,
+        "channel-url.txt",
+        "https://pt.example/c/alice_channel@other.example/videos",
+    );
+    put(t, "version.txt", "7.0.1");
+    put(t, "edge-not-json.txt", "<html>not found</html>");
+}
+
 #[test]
 #[ignore = "writes fuzz/corpus/; run with --ignored"]
 fn write_seed_corpora() {
+    fork();
+    sha256_list();
+    peertube();
     blocks_wire();
     receipts_wire();
     bitswap();

@@ -121,3 +121,42 @@ impl PeerTube {
             .remove(id);
     }
 }
+
+/// The body of the `peertube` fuzz target: `data` read as each answer the
+/// daemon reads from an instance, as a URL given to `swarmseed seed`, and
+/// as a `serverVersion`. True if any answer was read.
+#[doc(hidden)]
+pub fn fuzz_answers(data: &[u8]) -> bool {
+    let mut read = false;
+    read |= serde_json::from_slice::<api::ServerConfig>(data).is_ok();
+    read |= serde_json::from_slice::<api::VideoList>(data).is_ok();
+    read |= serde_json::from_slice::<api::Problem>(data).is_ok();
+    if let Ok(details) = serde_json::from_slice::<api::VideoDetails>(data) {
+        read = true;
+        for p in &details.streaming_playlists {
+            let _ = Url::parse(&p.playlist_url);
+        }
+    }
+    if let Ok(ap) = serde_json::from_slice::<api::ApVideo>(data) {
+        read = true;
+        for link in &ap.url {
+            if let Some(href) = &link.href {
+                let _ = ap.infohashes(href);
+            }
+        }
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = Generation::of_version(text);
+        if let Ok(url) = Url::parse(text)
+            && let Some(Target::Video { instance, id }) = Target::parse(&url)
+        {
+            // What the API is asked for stays on the instance.
+            let asked = instance
+                .join(&format!("/api/v1/videos/{id}"))
+                .expect("an id is a path segment");
+            assert_eq!(asked.host_str(), instance.host_str());
+            assert_eq!(asked.path(), format!("/api/v1/videos/{id}"));
+        }
+    }
+    read
+}
