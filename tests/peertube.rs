@@ -106,6 +106,60 @@ fn tracker_refused_nothing(tracker: &Tracker) {
     }
 }
 
+/// An instance publishing one ffmpeg-made video and its tracker, and a
+/// seeder that has seeded it from its watch page.
+struct Seeded {
+    work: tempfile::TempDir,
+    hls: Hls,
+    instance: Instance,
+    tracker: Tracker,
+    mirror: Option<LyingMirror>,
+    daemon: Daemon,
+    /// The video's `playlistUrl`.
+    master: String,
+}
+
+impl Seeded {
+    async fn start(version: &str, audio: Audio, seconds: u32, lying_mirror: bool) -> Seeded {
+        let work = support::workdir();
+        let root = work.path().join("instance");
+        let hls = make_hls(&root, UUID, audio, seconds);
+        let instance = Instance::start(&root, version).await;
+        let master = instance.playlist_url(UUID, &hls);
+        let generation = match version {
+            "7.0.1" => TrackerGeneration::Fork,
+            _ => TrackerGeneration::V22,
+        };
+        let tracker =
+            Tracker::start(&master, hls.files.len(), audio == Audio::Split, generation).await;
+        let mirror = match lying_mirror {
+            true => Some(LyingMirror::start(&hls.dir).await),
+            false => None,
+        };
+        let mirrors: Vec<String> = mirror.iter().map(|m| m.base.clone()).collect();
+        instance.publish(
+            UUID,
+            &hls,
+            &[tracker.ws_url()],
+            &mirrors,
+            Some(&tracker.allowed()),
+        );
+        let daemon = seeder(&work.path().join("seeder"), "listen = []").await;
+        let video = daemon.seed(&instance.watch(UUID)).await;
+        assert_eq!(video["id"], UUID, "{video}");
+        assert_eq!(video["peertube"], instance.watch(UUID), "{video}");
+        Seeded {
+            work,
+            hls,
+            instance,
+            tracker,
+            mirror,
+            daemon,
+            master,
+        }
+    }
+}
+
 /// A PeerTube 7.0 player (the fork, hls.js 1.5), as PeerTube configures it.
 struct ForkPage {
     browser: Chromium,
@@ -173,27 +227,17 @@ impl ForkPage {
 async fn a_peertube_7_0_page_plays_from_the_daemon_alone() {
     let _one = ONE_AT_A_TIME.lock().await;
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let work = support::workdir();
-        let root = work.path().join("instance");
-        let hls = make_hls(&root, UUID, Audio::Muxed, VIDEO_SECONDS);
-        let instance = Instance::start(&root, "7.0.1").await;
-        let master = instance.playlist_url(UUID, &hls);
-        let tracker =
-            Tracker::start(&master, hls.files.len(), false, TrackerGeneration::Fork).await;
-        let mirror = LyingMirror::start(&hls.dir).await;
-        instance.publish(
-            UUID,
-            &hls,
-            &[tracker.ws_url()],
-            std::slice::from_ref(&mirror.base),
-            Some(&tracker.allowed()),
-        );
-        let daemon = seeder(&work.path().join("seeder"), "listen = []").await;
-        let video = daemon.seed(&instance.watch(UUID)).await;
-        assert_eq!(video["id"], UUID, "{video}");
-        assert_eq!(video["peertube"], instance.watch(UUID), "{video}");
+        let Seeded {
+            hls,
+            instance,
+            tracker,
+            mirror,
+            daemon,
+            master,
+            work: _work,
+        } = Seeded::start("7.0.1", Audio::Muxed, VIDEO_SECONDS, true).await;
         // The mirror was tried, refused, and never used again.
-        assert!(mirror.requests() >= 1);
+        assert!(mirror.unwrap().requests() >= 1);
         assert!(daemon.log().contains("mirror sent bytes that do not match"));
         gateway_serves_the_origins_bytes(&daemon, &instance, &hls).await;
 
@@ -244,21 +288,15 @@ async fn a_peertube_7_0_page_plays_from_the_daemon_alone() {
 async fn an_8x_page_takes_every_segment_past_its_high_demand_window_from_the_daemon() {
     let _one = ONE_AT_A_TIME.lock().await;
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let work = support::workdir();
-        let root = work.path().join("instance");
-        let hls = make_hls(&root, UUID, Audio::Split, VIDEO_SECONDS);
-        let instance = Instance::start(&root, "8.0.1").await;
-        let master = instance.playlist_url(UUID, &hls);
-        let tracker = Tracker::start(&master, hls.files.len(), true, TrackerGeneration::V22).await;
-        instance.publish(
-            UUID,
-            &hls,
-            &[tracker.ws_url()],
-            &[],
-            Some(&tracker.allowed()),
-        );
-        let daemon = seeder(&work.path().join("seeder"), "listen = []").await;
-        daemon.seed(&instance.watch(UUID)).await;
+        let Seeded {
+            hls,
+            instance,
+            tracker,
+            daemon,
+            master,
+            work: _work,
+            ..
+        } = Seeded::start("8.0.1", Audio::Split, VIDEO_SECONDS, false).await;
         let me = daemon.get_json("/api/v1/node").await["webtorrent_peer_id"]
             .as_str()
             .unwrap()
@@ -370,22 +408,14 @@ async fn two_daemons_take_one_copy_from_the_origin() {
 async fn a_regenerated_playlist_moves_the_daemon_to_the_new_swarms() {
     let _one = ONE_AT_A_TIME.lock().await;
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let work = support::workdir();
-        let root = work.path().join("instance");
-        let mut hls = make_hls(&root, UUID, Audio::Split, 12);
-        let instance = Instance::start(&root, "8.1.3").await;
-        let master = instance.playlist_url(UUID, &hls);
-        let mut tracker =
-            Tracker::start(&master, hls.files.len(), true, TrackerGeneration::V22).await;
-        instance.publish(
-            UUID,
-            &hls,
-            &[tracker.ws_url()],
-            &[],
-            Some(&tracker.allowed()),
-        );
-        let daemon = seeder(&work.path().join("seeder"), "listen = []").await;
-        daemon.seed(&instance.watch(UUID)).await;
+        let Seeded {
+            mut hls,
+            instance,
+            mut tracker,
+            daemon,
+            work: _work,
+            ..
+        } = Seeded::start("8.1.3", Audio::Split, 12, false).await;
         wait_for_announces(&tracker, &tracker.allowed()[..2]).await;
 
         // Regenerated: a new master name, the old one gone, new info_hashes.

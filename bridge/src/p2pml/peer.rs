@@ -43,7 +43,7 @@ impl Default for PeerLimits {
 
 /// Why an upload or the connection stopped.
 #[derive(Debug, Clone, Copy)]
-enum Stop {
+pub(crate) enum Stop {
     Closed,
     Stalled,
 }
@@ -54,7 +54,54 @@ pub(crate) struct PeerName {
     pub swarm: String,
 }
 
-type Upload = Pin<Box<dyn Future<Output = Result<u64, Stop>> + Send>>;
+/// A segment going out; resolves to its bytes sent.
+pub(crate) type Upload = Pin<Box<dyn Future<Output = Result<u64, Stop>> + Send>>;
+
+/// Waits for the channel to open and reports the browser connected;
+/// `false` if it did not open in time.
+pub(crate) async fn opened<H: Host>(
+    session: &mut Session,
+    name: &PeerName,
+    host: &H,
+    limits: PeerLimits,
+) -> bool {
+    let remote = match tokio::time::timeout(limits.open, session.recv()).await {
+        Ok(Some(Incoming::Open { remote })) => remote,
+        _ => return false,
+    };
+    host.event(BrowserEvent::Connected {
+        peer: name.peer.clone(),
+        swarm: name.swarm.clone(),
+        remote,
+    });
+    true
+}
+
+/// The upload under way, when there is one; pending forever otherwise,
+/// for a `select!` arm guarded by `upload.is_some()`.
+pub(crate) async fn upload_done<K>(upload: &mut Option<(K, Upload)>) -> Result<u64, Stop> {
+    match upload.as_mut() {
+        Some((_, u)) => u.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Closes the channel and reports the browser gone.
+pub(crate) fn finish<H: Host>(
+    writer: &Writer,
+    host: &H,
+    name: PeerName,
+    sent: u64,
+    reason: &'static str,
+) {
+    writer.close();
+    host.event(BrowserEvent::Disconnected {
+        peer: name.peer,
+        swarm: name.swarm,
+        bytes: sent,
+        reason,
+    });
+}
 
 /// Runs one browser's connection until it closes, stalls, misbehaves or
 /// `stop` fires; returns the segment bytes sent.
@@ -67,15 +114,9 @@ pub(crate) async fn serve<H: Host>(
     limits: PeerLimits,
     stop: CancellationToken,
 ) -> u64 {
-    let remote = match tokio::time::timeout(limits.open, session.recv()).await {
-        Ok(Some(Incoming::Open { remote })) => remote,
-        _ => return 0,
-    };
-    host.event(BrowserEvent::Connected {
-        peer: name.peer.clone(),
-        swarm: name.swarm.clone(),
-        remote,
-    });
+    if !opened(&mut session, &name, &*host, limits).await {
+        return 0;
+    }
     let writer = session.writer();
     let mut sent = 0u64;
     let mut bad = 0u32;
@@ -137,12 +178,7 @@ pub(crate) async fn serve<H: Host>(
                     break s.reason();
                 }
             }
-            done = async {
-                match upload.as_mut() {
-                    Some((_, u)) => u.await,
-                    None => std::future::pending().await,
-                }
-            }, if upload.is_some() => {
+            done = upload_done(&mut upload), if upload.is_some() => {
                 upload = None;
                 match done {
                     Ok(n) => sent += n,
@@ -151,18 +187,12 @@ pub(crate) async fn serve<H: Host>(
             }
         }
     };
-    writer.close();
-    host.event(BrowserEvent::Disconnected {
-        peer: name.peer,
-        swarm: name.swarm,
-        bytes: sent,
-        reason,
-    });
+    finish(&writer, &*host, name, sent, reason);
     sent
 }
 
 impl Stop {
-    fn reason(self) -> &'static str {
+    pub(crate) fn reason(self) -> &'static str {
         match self {
             Stop::Closed => "closed",
             Stop::Stalled => "stopped reading",
@@ -170,7 +200,7 @@ impl Stop {
     }
 }
 
-async fn send(writer: &Writer, msg: Bytes, stall: Duration) -> Result<(), Stop> {
+pub(crate) async fn send(writer: &Writer, msg: Bytes, stall: Duration) -> Result<(), Stop> {
     match tokio::time::timeout(stall, writer.send(msg)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(Stop::Closed),

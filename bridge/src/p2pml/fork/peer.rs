@@ -5,8 +5,6 @@
 //! anything. A command between a header and the segment's last byte would
 //! abort the browser's download, so map updates wait for the upload.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -17,29 +15,12 @@ use tracing::debug;
 
 use super::ForkMaster;
 use super::command::{self, Incoming as Command};
-use crate::p2pml::host::{BrowserEvent, Held, Host};
-use crate::p2pml::peer::{PeerLimits, PeerName};
+use crate::p2pml::host::{Held, Host};
+use crate::p2pml::peer::{PeerLimits, PeerName, Stop, Upload, finish, opened, send, upload_done};
 use crate::rtc::{Incoming, Session, Writer};
 
 /// Malformed commands a browser may send before it is dropped.
 const MAX_BAD_COMMANDS: u32 = 64;
-
-#[derive(Debug, Clone, Copy)]
-enum Stop {
-    Closed,
-    Stalled,
-}
-
-impl Stop {
-    fn reason(self) -> &'static str {
-        match self {
-            Stop::Closed => "closed",
-            Stop::Stalled => "stopped reading",
-        }
-    }
-}
-
-type Upload = Pin<Box<dyn Future<Output = Result<u64, Stop>> + Send>>;
 
 /// Runs one fork browser's connection until it closes, stalls, misbehaves
 /// or `stop` fires; returns the segment bytes sent.
@@ -51,15 +32,9 @@ pub(crate) async fn serve<H: Host>(
     limits: PeerLimits,
     stop: CancellationToken,
 ) -> u64 {
-    let remote = match tokio::time::timeout(limits.open, session.recv()).await {
-        Ok(Some(Incoming::Open { remote })) => remote,
-        _ => return 0,
-    };
-    host.event(BrowserEvent::Connected {
-        peer: name.peer.clone(),
-        swarm: name.swarm.clone(),
-        remote,
-    });
+    if !opened(&mut session, &name, &*host, limits).await {
+        return 0;
+    }
     let writer = session.writer();
     let mut sent = 0u64;
     let mut bad = 0u32;
@@ -123,12 +98,7 @@ pub(crate) async fn serve<H: Host>(
                 }
                 map_due = true;
             }
-            done = async {
-                match upload.as_mut() {
-                    Some((_, u)) => u.await,
-                    None => std::future::pending().await,
-                }
-            }, if upload.is_some() => {
+            done = upload_done(&mut upload), if upload.is_some() => {
                 upload = None;
                 match done {
                     Ok(n) => sent += n,
@@ -137,13 +107,7 @@ pub(crate) async fn serve<H: Host>(
             }
         }
     };
-    writer.close();
-    host.event(BrowserEvent::Disconnected {
-        peer: name.peer,
-        swarm: name.swarm,
-        bytes: sent,
-        reason,
-    });
+    finish(&writer, &*host, name, sent, reason);
     sent
 }
 
@@ -154,14 +118,6 @@ fn map_of(watched: &mut [(String, watch::Receiver<Held>)]) -> Bytes {
         .map(|(id, h)| (id.clone(), h.borrow_and_update().clone()))
         .collect();
     command::segments_map(held.iter().map(|(s, h)| (s.as_str(), h.as_slice()))).into()
-}
-
-async fn send(writer: &Writer, msg: Bytes, stall: std::time::Duration) -> Result<(), Stop> {
-    match tokio::time::timeout(stall, writer.send(msg)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(Stop::Closed),
-        Err(_) => Err(Stop::Stalled),
-    }
 }
 
 /// Header and bytes; or `SegmentAbsent` for what is not held.
