@@ -12,6 +12,7 @@
 #   BROWSER_ONLY=1 bash bench/run.sh  # WebRTC-direct and WebSocket to Chromium vs HTTP (about 2 minutes after the build)
 #   P2PML_ONLY=1 bash bench/run.sh    # p2p-media-loader seeder: engine, throughput, CDN offload (about 5 minutes after the build)
 #   GATEWAY_ONLY=1 bash bench/run.sh  # the gateway against nginx: hit path and cold miss (about 3 minutes after the build)
+#   SLOW_ONLY=1 bash bench/run.sh     # health latency while 2,000 slow clients hold the gateway (about 1 minute after the build)
 #
 # Knobs (environment): DURATION (wrk seconds per run, default 10),
 # CONNS (wrk connection counts, default "32 4"), N (cold-miss samples, default 30),
@@ -65,7 +66,8 @@ BROWSER_PROFILE=${BROWSER_PROFILE:-release}
 P2PML_ONLY=${P2PML_ONLY:-0}
 P2PML_PROFILE=${P2PML_PROFILE:-release}
 GATEWAY_ONLY=${GATEWAY_ONLY:-0}
-[ $((SWARM_ONLY + PROOFS_ONLY + BROWSER_ONLY + P2PML_ONLY + GATEWAY_ONLY)) -le 1 ] || { echo "SWARM_ONLY, PROOFS_ONLY, BROWSER_ONLY, P2PML_ONLY and GATEWAY_ONLY exclude each other" >&2; exit 2; }
+SLOW_ONLY=${SLOW_ONLY:-0}
+[ $((SWARM_ONLY + PROOFS_ONLY + BROWSER_ONLY + P2PML_ONLY + GATEWAY_ONLY + SLOW_ONLY)) -le 1 ] || { echo "SWARM_ONLY, PROOFS_ONLY, BROWSER_ONLY, P2PML_ONLY, GATEWAY_ONLY and SLOW_ONLY exclude each other" >&2; exit 2; }
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
@@ -331,6 +333,56 @@ if [ "$P2PML_ONLY" = 1 ]; then
     mv "$RESULTS.new" "$RESULTS"
     log "wrote the browser swarms section of $RESULTS"
     cat "$PTMP/p2pml.md"
+    exit 0
+fi
+
+# SLOW_ONLY=1: bench/slow_clients.py against a release daemon; rewrites
+# only the "## Slow clients" section (appended if missing).
+if [ "$SLOW_ONLY" = 1 ]; then
+    mkdir -p "$OUT"
+    STMP=$(mktemp -d /tmp/swarmseed-bench.XXXXXX)
+    trap 'rm -rf "$STMP"' EXIT
+    log "SLOW_ONLY=1: health latency under slow clients (release build)"
+    (cd "$REPO" && cargo build --release -p swarmseed --quiet)
+    python3 "$BENCH_DIR/slow_clients.py" --bin "$REPO/target/release/swarmseed" --out "$OUT/slow.json" >&2
+    rev=$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+    python3 - "$OUT/slow.json" "$rev" >"$STMP/slow.md" <<'PYEOF'
+import json, sys, time
+r = json.load(open(sys.argv[1]))
+print("## Slow clients\n")
+print(f"Slow clients section run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, swarmseed {sys.argv[2]}, release build. "
+      "Raw figures: `bench/out/slow.json`.\n")
+print(f"Method: `bench/slow_clients.py`. One daemon on loopback (`header_timeout_ms = {r['header_timeout_ms']}`). "
+      f"A probe is a fresh connection and one `GET /api/v1/health`, read whole, {r['idle']['n']} in a row 20 ms apart. "
+      f"*Idle*: the probes with nothing else connected (the reference). *Loaded*: the same probes while "
+      f"{r['slow_connections']} connections that sent half a request's headers and nothing more are held "
+      f"(opened in {r['open_seconds']:.1f} s beforehand). *After*: 20 probes once they were all closed.\n")
+print("| phase | probes | p50 ms | p99 ms | max ms | p50 / idle | p99 / idle |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
+for name in ("idle", "loaded", "after"):
+    x = r[name]
+    print(f"| {name} | {x['n']} | {x['p50_ms']:.2f} | {x['p99_ms']:.2f} | {x['max_ms']:.2f} | "
+          f"{x['p50_ms'] / r['idle']['p50_ms']:.2f} | {x['p99_ms'] / r['idle']['p99_ms']:.2f} |")
+print()
+c = r["closed_after_s"]
+goal = "reached" if r["loaded"]["max_ms"] < 100 else "not reached"
+print(f"All {r['closed']} of {r['slow_connections']} slow connections were closed by the daemon, "
+      f"{c['min']:.1f} to {c['max']:.1f} s after each was opened (median {c['p50']:.1f} s; as read by the client, "
+      f"one after another). Goal, health within 100 ms throughout: **{goal}** (worst {r['loaded']['max_ms']:.1f} ms "
+      f"loaded, {r['ratio_p99']:.2f}× the idle p99).")
+PYEOF
+    if [ -f "$RESULTS" ]; then
+        awk '/^## Slow clients$/ { exit } { print }' "$RESULTS" | trim_tail >"$STMP/head.md"
+        awk 'in_s && /^## / { tail = 1 } /^## Slow clients$/ { in_s = 1 } tail { print }' "$RESULTS" |
+            trim_tail >"$STMP/tail.md"
+    else
+        printf '# swarmseed gateway benchmark\n\nProduced by `bench/run.sh`.\n' >"$STMP/head.md"
+        : >"$STMP/tail.md"
+    fi
+    { cat "$STMP/head.md"; echo; cat "$STMP/slow.md"; if [ -s "$STMP/tail.md" ]; then echo; cat "$STMP/tail.md"; fi; } >"$RESULTS.new"
+    mv "$RESULTS.new" "$RESULTS"
+    log "wrote the slow clients section of $RESULTS"
+    cat "$STMP/slow.md"
     exit 0
 fi
 

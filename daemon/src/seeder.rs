@@ -526,7 +526,13 @@ impl Seeder {
                 "segments named in the origin's SHA-256 list"
             );
         }
-        self.rooms.seed(id, self.fetcher.p2p_timeout()).await;
+        // Members are worth waiting for only when something says what
+        // their bytes must be.
+        let wait = match named > 0 {
+            true => self.fetcher.p2p_timeout(),
+            false => Duration::ZERO,
+        };
+        self.rooms.seed(id, wait).await;
         let total: usize = renditions.iter().map(|(_, s)| s.len()).sum();
         self.update(id, |s| s.segments_total = total as u64);
         info!(
