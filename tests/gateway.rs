@@ -474,3 +474,112 @@ async fn events_and_metrics_report_what_came_from_the_cdn() {
     .await
     .expect("test timed out");
 }
+
+/// The first segment path of the media playlist at `upstream`, through the gateway.
+async fn first_segment_path(daemon: &Daemon, upstream: &str) -> String {
+    let playlist = client()
+        .get(daemon.hls(upstream))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    playlist
+        .lines()
+        .find(|l| l.starts_with("/hls/seg/"))
+        .unwrap_or_else(|| panic!("no segment in {playlist}"))
+        .to_owned()
+}
+
+/// A miss with no trusted CID reaches the player as the CDN sends it: the
+/// player holds the first half while the origin still holds back the
+/// rest. The whole arrives byte-exact and is then served from the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miss_reaches_the_player_as_the_cdn_sends_it() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let cdn = TestCdn::start(&fixtures()).await;
+        let daemon = Daemon::start(work.path(), "").await;
+        let path = first_segment_path(&daemon, &cdn.url("gate/ts/v0/index.m3u8")).await;
+        let expected = std::fs::read(fixtures().join("ts/v0/seg_000.ts")).unwrap();
+        let mut response = client().get(daemon.url(&path)).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.content_length(), Some(expected.len() as u64));
+        let mut got = Vec::new();
+        while got.len() < expected.len() / 2 {
+            let chunk = response
+                .chunk()
+                .await
+                .unwrap()
+                .expect("the first half arrives");
+            got.extend_from_slice(&chunk);
+        }
+        assert_eq!(
+            got,
+            expected[..got.len()],
+            "the first half, as the origin sent it"
+        );
+        assert_eq!(
+            daemon.stats().await["segments_stored"],
+            0,
+            "stored before it was whole"
+        );
+        cdn.open_gate();
+        while let Some(chunk) = response.chunk().await.unwrap() {
+            got.extend_from_slice(&chunk);
+        }
+        assert!(
+            got == expected,
+            "the streamed miss is not the origin's bytes"
+        );
+        daemon.wait_stored(1).await;
+        let again = client().get(daemon.url(&path)).send().await.unwrap();
+        assert!(again.headers().contains_key("etag"), "a hit names its CID");
+        assert!(again.bytes().await.unwrap() == expected);
+        assert_eq!(cdn.requests_for("/gate/ts/v0/seg_000.ts"), 1);
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// An origin that breaks off mid-body breaks the player's response at
+/// the same byte, as a proxy would, and nothing is stored; the daemon
+/// stays up and serves the next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_breaks_mid_body_leaves_nothing_stored() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let cdn = TestCdn::start(&fixtures()).await;
+        let daemon = Daemon::start(work.path(), "").await;
+        let path = first_segment_path(&daemon, &cdn.url("cut/ts/v0/index.m3u8")).await;
+        let full = std::fs::metadata(fixtures().join("ts/v0/seg_000.ts"))
+            .unwrap()
+            .len();
+        let response = client().get(daemon.url(&path)).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        match response.bytes().await {
+            Ok(body) => assert!((body.len() as u64) < full, "a broken body came whole"),
+            Err(_) => {} // the connection was cut: what a player behind a proxy sees
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let cached = client()
+            .get(daemon.url(&path))
+            .header("Cache-Control", "only-if-cached")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(cached.status(), 504, "a broken body was stored");
+        assert_eq!(daemon.stats().await["segments_stored"], 0);
+        assert!(daemon.healthy().await);
+        // The same segment from a whole origin.
+        let whole = first_segment_path(&daemon, &cdn.url("ts/v0/index.m3u8")).await;
+        let got = client().get(daemon.url(&whole)).send().await.unwrap();
+        assert!(
+            got.bytes().await.unwrap()
+                == std::fs::read(fixtures().join("ts/v0/seg_000.ts")).unwrap()
+        );
+    })
+    .await
+    .expect("test timed out");
+}

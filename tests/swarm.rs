@@ -184,8 +184,20 @@ async fn a_media_playlist_played_on_its_own_gets_its_segments_from_peers() {
 /// A seeder hands its map to a viewer, then goes away, leaving only `peer`
 /// in the room. Returns the viewer and the seeded fixture's objects.
 async fn viewer_left_with(work: &Path, cdn: &TestCdn, peer: &TestPeer) -> Daemon {
+    viewer_of(work, cdn, peer, "ts/master.m3u8", "").await
+}
+
+/// As `viewer_left_with`, for the video at `master` (a path on `cdn`),
+/// `extra` added to the viewer's `[p2p]`.
+async fn viewer_of(
+    work: &Path,
+    cdn: &TestCdn,
+    peer: &TestPeer,
+    master: &str,
+    extra: &str,
+) -> Daemon {
     let mut seeder = Daemon::start_p2p(&home(work, "seeder"), "", "").await;
-    let master = cdn.url("ts/master.m3u8");
+    let master = cdn.url(master);
     seeder.seed(&master).await;
     let (seeder_id, _) = seeder.node().await;
     let video = swarmseed::video::video_id(&master.parse().unwrap());
@@ -194,7 +206,7 @@ async fn viewer_left_with(work: &Path, cdn: &TestCdn, peer: &TestPeer) -> Daemon
         &home(work, "viewer"),
         "p2p_timeout_ms = 2000\n",
         &format!(
-            "{}block_timeout_ms = 1000\n",
+            "{}block_timeout_ms = 1000\n{extra}",
             p2p(
                 &[&seeder.tcp_addr().await, &peer.tcp_addr().await],
                 &[&seeder_id]
@@ -250,6 +262,90 @@ async fn a_lying_peer_is_disconnected_and_its_bytes_never_reach_the_player() {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        assert!(viewer.healthy().await);
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// A trusted segment of several blocks goes to the player leaf by leaf, each
+/// as soon as it verifies; a leaf that fails its CID ends the response
+/// there, nothing is stored, and the next request gets it whole from the
+/// CDN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_segment_goes_out_leaf_by_leaf_and_a_lying_leaf_ends_it_unstored() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let origin = work.path().join("origin");
+        support::media::make_big_video(&origin.join("big"));
+        let cdn = TestCdn::start(&origin).await;
+        let data = bytes::Bytes::from(std::fs::read(origin.join("big/seg_000.ts")).unwrap());
+        let dag = swarmseed::store::unixfs::import(&data);
+        // The root and the first leaf as they are, the later leaves a lie.
+        let mut blocks = vec![dag.blocks.last().unwrap().clone()];
+        blocks.extend(dag.blocks[..dag.blocks.len() - 1].iter().cloned());
+        let blocks = blocks.into_iter().map(|b| (b.cid, b.data)).collect();
+        let peer = TestPeer::start(Misbehaviour::LiesAfter {
+            blocks: std::sync::Arc::new(blocks),
+            honest: 2,
+        })
+        .await;
+        // One block at a time from a peer, so the lie comes after the truth.
+        let viewer = viewer_of(
+            work.path(),
+            &cdn,
+            &peer,
+            "big/master.m3u8",
+            "per_peer_requests = 1\n",
+        )
+        .await;
+        let playlist = client()
+            .get(viewer.hls(&cdn.url("big/index.m3u8")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let path = playlist
+            .lines()
+            .find(|l| l.starts_with("/hls/seg/"))
+            .unwrap()
+            .to_owned();
+        let mut response = client().get(viewer.url(&path)).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let mut got = Vec::new();
+        let broke = loop {
+            match response.chunk().await {
+                Ok(Some(c)) => got.extend_from_slice(&c),
+                Ok(None) => break false,
+                Err(_) => break true,
+            }
+        };
+        let leaf = swarmseed::store::unixfs::CHUNK;
+        assert_eq!(
+            got.len(),
+            leaf,
+            "the first leaf, and not a byte more (broke: {broke})"
+        );
+        assert!(got[..] == data[..leaf], "the first leaf is the segment's");
+        assert!(
+            viewer
+                .log()
+                .contains("peers broke off after the first leaf"),
+            "{}",
+            viewer.log()
+        );
+        let cached = client()
+            .get(viewer.url(&path))
+            .header("Cache-Control", "only-if-cached")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(cached.status(), 504, "a segment whose leaf lied was stored");
+        // The liar is gone: the CDN sends it whole.
+        let again = client().get(viewer.url(&path)).send().await.unwrap();
+        assert!(again.bytes().await.unwrap() == data);
         assert!(viewer.healthy().await);
     })
     .await

@@ -95,10 +95,47 @@ impl Cdn {
         accept: Option<&str>,
         any_status: bool,
     ) -> Result<(u16, Fetched), SourceError> {
+        self.retrying(url, || async {
+            let mut up = self.open(url, range, limit, accept, any_status).await?;
+            let mut body = BytesMut::new();
+            while let Some(chunk) = up.chunk().await? {
+                body.extend_from_slice(&chunk);
+            }
+            debug!(url = %url, bytes = body.len(), "fetched from CDN");
+            Ok((
+                up.status,
+                Fetched {
+                    body: body.freeze(),
+                    content_type: up.content_type,
+                    final_url: up.final_url,
+                },
+            ))
+        })
+        .await
+    }
+
+    /// Opens `url` (or `range` of it) for reading as it arrives, retrying
+    /// as `get` does until the answer's head is in; what fails after that
+    /// ends the body with the error.
+    pub async fn stream(
+        &self,
+        url: &Url,
+        range: Option<ByteRange>,
+        limit: u64,
+    ) -> Result<Upstream, SourceError> {
+        self.retrying(url, || self.open(url, range, limit, None, false))
+            .await
+    }
+
+    async fn retrying<T, F, Fut>(&self, url: &Url, mut f: F) -> Result<T, SourceError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, SourceError>>,
+    {
         let mut attempt = 0;
         loop {
-            match self.try_get(url, range, limit, accept, any_status).await {
-                Ok(f) => return Ok(f),
+            match f().await {
+                Ok(t) => return Ok(t),
                 Err(e) if attempt < self.retries && retryable(&e) => {
                     attempt += 1;
                     warn!(url = %url, error = %e, attempt, "CDN fetch failed; retrying");
@@ -109,14 +146,15 @@ impl Cdn {
         }
     }
 
-    async fn try_get(
+    /// Sends the request and reads the answer's head.
+    async fn open(
         &self,
         url: &Url,
         range: Option<ByteRange>,
         limit: u64,
         accept: Option<&str>,
         any_status: bool,
-    ) -> Result<(u16, Fetched), SourceError> {
+    ) -> Result<Upstream, SourceError> {
         let timed_out = || SourceError::UpstreamTimeout {
             ms: self.timeout.as_millis() as u64,
         };
@@ -136,7 +174,7 @@ impl Cdn {
                 format!("bytes={}-{}", r.offset, r.offset + r.length - 1),
             );
         }
-        let mut response = tokio::time::timeout(self.timeout, request.send())
+        let response = tokio::time::timeout(self.timeout, request.send())
             .await
             .map_err(|_| timed_out())?
             .map_err(unreachable)?;
@@ -168,48 +206,79 @@ impl Cdn {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let final_url = response.url().clone();
-        let mut body = BytesMut::new();
-        let mut skipped = 0u64;
+        Ok(Upstream {
+            status: status.as_u16(),
+            content_type,
+            final_url: response.url().clone(),
+            length: want.or_else(|| response.content_length()),
+            response,
+            timeout: self.timeout,
+            skip,
+            want,
+            limit,
+            read: 0,
+        })
+    }
+}
+
+/// An answer whose body is read as it arrives, checked against what was
+/// asked: at most `limit` bytes, exactly the range's length for a range.
+pub struct Upstream {
+    pub status: u16,
+    pub content_type: Option<String>,
+    /// The URL after redirects, which relative URIs resolve against.
+    pub final_url: Url,
+    /// The body's length, when the range or the answer says it.
+    pub length: Option<u64>,
+    response: reqwest::Response,
+    timeout: Duration,
+    /// Bytes to drop first: a server that ignored the range sent all.
+    skip: u64,
+    want: Option<u64>,
+    limit: u64,
+    read: u64,
+}
+
+impl Upstream {
+    /// The next piece of the body; `None` once it is whole.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, SourceError> {
+        if self.want.is_some_and(|w| self.read >= w) {
+            return Ok(None);
+        }
         loop {
-            let chunk = tokio::time::timeout(self.timeout, response.chunk())
+            let chunk = tokio::time::timeout(self.timeout, self.response.chunk())
                 .await
-                .map_err(|_| timed_out())?
+                .map_err(|_| SourceError::UpstreamTimeout {
+                    ms: self.timeout.as_millis() as u64,
+                })?
                 .map_err(|e| SourceError::Unreachable(e.without_url().to_string()))?;
-            let Some(mut chunk) = chunk else { break };
-            if skipped < skip {
-                let n = (skip - skipped).min(chunk.len() as u64);
-                skipped += n;
+            let Some(mut chunk) = chunk else {
+                return match self.want {
+                    Some(w) if self.read != w => Err(SourceError::ShortBody {
+                        got: self.read,
+                        want: w,
+                    }),
+                    _ => Ok(None),
+                };
+            };
+            if self.skip > 0 {
+                let n = self.skip.min(chunk.len() as u64);
+                self.skip -= n;
                 chunk = chunk.slice(n as usize..);
+                if chunk.is_empty() {
+                    continue;
+                }
             }
-            body.extend_from_slice(&chunk);
-            if let Some(w) = want
-                && body.len() as u64 >= w
-            {
-                body.truncate(w as usize);
-                break;
+            if let Some(w) = self.want {
+                let left = (w - self.read) as usize;
+                chunk.truncate(left.min(chunk.len()));
             }
-            if body.len() as u64 > limit {
-                return Err(SourceError::TooLarge { limit });
+            self.read += chunk.len() as u64;
+            if self.read > self.limit {
+                return Err(SourceError::TooLarge { limit: self.limit });
             }
+            return Ok(Some(chunk));
         }
-        if let Some(w) = want
-            && body.len() as u64 != w
-        {
-            return Err(SourceError::ShortBody {
-                got: body.len() as u64,
-                want: w,
-            });
-        }
-        debug!(url = %url, bytes = body.len(), "fetched from CDN");
-        Ok((
-            status.as_u16(),
-            Fetched {
-                body: body.freeze(),
-                content_type,
-                final_url,
-            },
-        ))
     }
 }
 

@@ -11,8 +11,8 @@ use cid::Cid;
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use gateway::{
-    Counters, Event, Origin, Playlist, Segment, SegmentKey, SegmentSource, SourceError, StoreUsage,
-    Telemetry,
+    Counters, Delivery, Event, Origin, Playlist, Segment, SegmentKey, SegmentSource, SourceError,
+    StoreUsage, Telemetry,
 };
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -21,6 +21,7 @@ use tracing::{debug, info, warn};
 use url::Url;
 
 use crate::cdn::Cdn;
+use crate::passthrough::{Head, Tee};
 use crate::peers::{PeerError, PeerFetcher};
 use crate::playlists::LiveCache;
 use crate::rooms::Rooms;
@@ -54,6 +55,24 @@ type SharedFetch = Shared<BoxFuture<'static, Result<Segment, SourceError>>>;
 /// Resolves once the fetched segment is in the store, or why it is not.
 type SharedKept = Shared<BoxFuture<'static, Result<(), String>>>;
 
+/// Where a miss is passed through to players from.
+enum Passthrough {
+    Cdn,
+    Peers(Trusted),
+}
+
+/// One fetch under way.
+#[derive(Clone)]
+struct InFlight {
+    /// The whole, verified segment, or why there is none.
+    fetch: SharedFetch,
+    /// A prefetch, which never goes to the CDN.
+    peers_only: bool,
+    kept: SharedKept,
+    /// The bytes as they arrive, for a miss passed through to players.
+    tee: Option<Arc<Tee>>,
+}
+
 pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) cdn: Cdn,
@@ -62,8 +81,7 @@ pub(crate) struct Inner {
     pub(crate) trust: Arc<Trust>,
     pub(crate) p2p: Option<P2p>,
     /// Fetches under way, so concurrent requests for one segment share one.
-    /// The flag marks prefetches, which never go to the CDN.
-    inflight: Mutex<HashMap<SegmentKey, (SharedFetch, bool, SharedKept)>>,
+    inflight: Mutex<HashMap<SegmentKey, InFlight>>,
     pub(crate) live: LiveCache,
     /// Fetches and store writes under way, awaited at shutdown.
     pub(crate) tasks: TaskTracker,
@@ -131,8 +149,8 @@ impl Inner {
     ) -> (Result<Segment, SourceError>, bool, SharedKept) {
         let (fetch, joined_peers_only, kept) = {
             let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((f, p, k)) = inflight.get(key) {
-                (f.clone(), *p, k.clone())
+            if let Some(f) = inflight.get(key) {
+                (f.fetch.clone(), f.peers_only, f.kept.clone())
             } else {
                 let (tx, rx) = oneshot::channel();
                 let (kept_tx, kept_rx) = oneshot::channel();
@@ -178,11 +196,234 @@ impl Inner {
                 }
                 .boxed()
                 .shared();
-                inflight.insert(key.clone(), (f.clone(), peers_only, kept.clone()));
+                inflight.insert(
+                    key.clone(),
+                    InFlight {
+                        fetch: f.clone(),
+                        peers_only,
+                        kept: kept.clone(),
+                        tee: None,
+                    },
+                );
                 (f, peers_only, kept)
             }
         };
         (fetch.await, joined_peers_only, kept)
+    }
+
+    /// Where a miss of `key` can be passed through to players from: the
+    /// CDN when nothing says what its bytes must be, so there is nothing to
+    /// check before they go out; peers, leaf by leaf, when a trusted CID of
+    /// several blocks names each leaf. Otherwise (one block, or a digest
+    /// that only the whole can be checked against) it is held until whole.
+    fn passthrough_source(&self, key: &SegmentKey) -> Option<Passthrough> {
+        if gateway::ipfs_cid(&key.url).is_some() || named_cid(&key.url).is_some() {
+            return None;
+        }
+        let Some(t) = self.trust.lookup(&key.to_string()) else {
+            return Some(Passthrough::Cdn);
+        };
+        let leaves = t.cid.is_some_and(|c| c.codec() == unixfs::DAG_PB) && t.sha256.is_none();
+        (leaves && self.p2p.is_some()).then_some(Passthrough::Peers(t))
+    }
+
+    /// A miss for a player: passed through as it arrives where that
+    /// needs no check it cannot make yet (see `passthrough_source`), and
+    /// stored once whole; else whole. Joins a fetch under way either way.
+    async fn deliver(self: &Arc<Self>, key: &SegmentKey) -> Result<Delivery, SourceError> {
+        let tee = {
+            let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            match inflight.get(key) {
+                Some(f) => f.tee.clone(),
+                None => self
+                    .passthrough_source(key)
+                    .map(|source| self.start_passthrough(key, source, &mut inflight)),
+            }
+        };
+        match tee {
+            Some(tee) => Ok(Delivery::Streaming(tee.subscribe().await?)),
+            None => self.fetch_joined(key).await.0.map(Delivery::Whole),
+        }
+    }
+
+    /// Starts fetching `key` from the CDN into a tee, the whole segment
+    /// stored once it is in; the caller holds the in-flight map.
+    fn start_passthrough(
+        self: &Arc<Self>,
+        key: &SegmentKey,
+        source: Passthrough,
+        inflight: &mut HashMap<SegmentKey, InFlight>,
+    ) -> Arc<Tee> {
+        let tee = Arc::new(Tee::default());
+        let (tx, rx) = oneshot::channel();
+        let (kept_tx, kept_rx) = oneshot::channel();
+        let inner = self.clone();
+        let k = key.clone();
+        let t = tee.clone();
+        self.tasks.spawn(async move {
+            let fetched = match source {
+                Passthrough::Cdn => inner.via_cdn_passthrough(&k, &t).await,
+                Passthrough::Peers(trusted) => inner.via_peers_passthrough(&k, &trusted, &t).await,
+            };
+            let forget = |inner: &Inner| {
+                inner
+                    .inflight
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&k);
+            };
+            match fetched {
+                Ok((seg, dag)) => {
+                    let _ = tx.send(Ok(seg.clone()));
+                    let kept = inner
+                        .keep(k.to_string(), dag, seg.bytes, seg.content_type)
+                        .await;
+                    forget(&inner);
+                    let _ = kept_tx.send(kept);
+                }
+                Err(e) => {
+                    forget(&inner);
+                    let _ = kept_tx.send(Err(e.to_string()));
+                    let _ = tx.send(Err(e));
+                }
+            }
+        });
+        let fetch = async move { rx.await.unwrap_or(Err(SourceError::Store)) }
+            .boxed()
+            .shared();
+        let kept = async move {
+            kept_rx
+                .await
+                .unwrap_or_else(|_| Err("fetch abandoned".to_owned()))
+        }
+        .boxed()
+        .shared();
+        inflight.insert(
+            key.clone(),
+            InFlight {
+                fetch,
+                peers_only: false,
+                kept,
+                tee: Some(tee.clone()),
+            },
+        );
+        tee
+    }
+
+    /// The CDN's bytes into `tee` as they arrive, then hashed whole. A body
+    /// that breaks breaks the tee's, and nothing comes back to store.
+    async fn via_cdn_passthrough(
+        &self,
+        key: &SegmentKey,
+        tee: &Tee,
+    ) -> Result<(Segment, Arc<Dag>), SourceError> {
+        let result = self.read_passthrough(key, tee).await;
+        tee.finish(result.as_ref().map(|_| ()).map_err(Clone::clone));
+        let (body, content_type) = result?;
+        let n = body.len() as u64;
+        let for_import = body.clone();
+        let dag = tokio::task::spawn_blocking(move || unixfs::import(&for_import))
+            .await
+            .map_err(|_| SourceError::Store)?;
+        let reason = "no trusted CID";
+        self.telemetry.emit(Event::FallbackCdn {
+            url: key.url.to_string(),
+            bytes: n,
+            reason,
+        });
+        info!(segment = %key, cid = %dag.root, bytes = n, reason, "passed a segment through from the CDN");
+        let seg = Segment {
+            bytes: body,
+            content_type,
+            cid: dag.root.to_string(),
+            origin: Origin::Cdn,
+        };
+        Ok((seg, Arc::new(dag)))
+    }
+
+    /// A trusted multi-block segment from peers, each leaf to `tee` as it
+    /// verifies. Peers that fail before the first leaf leave the CDN to
+    /// answer, whole; once a leaf went out, a failure breaks the body.
+    async fn via_peers_passthrough(
+        &self,
+        key: &SegmentKey,
+        t: &Trusted,
+        tee: &Tee,
+    ) -> Result<(Segment, Arc<Dag>), SourceError> {
+        let (Some(p2p), Some(cid)) = (&self.p2p, t.cid) else {
+            return Err(SourceError::Store);
+        };
+        let mut started = false;
+        let found = self
+            .via_peers_leaves(
+                cid,
+                t.size,
+                Some(&t.video),
+                p2p,
+                Instant::now() + p2p.timeout,
+                &mut |leaf| {
+                    if !started {
+                        started = true;
+                        tee.head(Head {
+                            length: t.size,
+                            content_type: None,
+                        });
+                    }
+                    tee.push(leaf.clone());
+                },
+            )
+            .await;
+        let result = match found {
+            Ok(found) => Ok(found),
+            Err(reason) if !started => self.via_cdn(key, reason, None).await.inspect(|(seg, dag)| {
+                if dag.root != cid {
+                    warn!(segment = %key, trusted = %cid, cdn = %dag.root, "the CDN's bytes differ from the trusted CID");
+                }
+                tee.head(Head {
+                    length: Some(seg.bytes.len() as u64),
+                    content_type: seg.content_type.clone(),
+                });
+                tee.push(seg.bytes.clone());
+            }),
+            Err(reason) => {
+                warn!(segment = %key, reason, "peers broke off after the first leaf; nothing is stored");
+                Err(SourceError::Unreachable(format!("peers broke off: {reason}")))
+            }
+        };
+        tee.finish(result.as_ref().map(|_| ()).map_err(Clone::clone));
+        result
+    }
+
+    async fn read_passthrough(
+        &self,
+        key: &SegmentKey,
+        tee: &Tee,
+    ) -> Result<(Bytes, Option<String>), SourceError> {
+        let mut up = self
+            .cdn
+            .stream(&key.url, key.range, self.limits.segment_bytes)
+            .await
+            .inspect_err(|e| warn!(segment = %key, error = %e, "CDN fetch failed"))?;
+        tee.head(Head {
+            length: up.length,
+            content_type: up.content_type.clone(),
+        });
+        let cap = up.length.unwrap_or(0).min(self.limits.segment_bytes) as usize;
+        let mut body = bytes::BytesMut::with_capacity(cap);
+        loop {
+            match up.chunk().await {
+                Ok(Some(c)) => {
+                    Counters::add(&self.telemetry.counters.bytes_from_cdn, c.len() as u64);
+                    body.extend_from_slice(&c);
+                    tee.push(c);
+                }
+                Ok(None) => return Ok((body.freeze(), up.content_type)),
+                Err(e) => {
+                    warn!(segment = %key, error = %e, "CDN body broke off; nothing is stored");
+                    return Err(e);
+                }
+            }
+        }
     }
 
     async fn obtain_from_peers(
@@ -360,6 +601,20 @@ impl Inner {
         p2p: &P2p,
         deadline: Instant,
     ) -> Result<(Segment, Arc<Dag>), &'static str> {
+        self.via_peers_leaves(cid, size, video, p2p, deadline, &mut |_| {})
+            .await
+    }
+
+    /// As `via_peers`, giving `on_leaf` each verified leaf in file order.
+    async fn via_peers_leaves(
+        &self,
+        cid: Cid,
+        size: Option<u64>,
+        video: Option<&str>,
+        p2p: &P2p,
+        deadline: Instant,
+        on_leaf: &mut (dyn FnMut(&Bytes) + Send),
+    ) -> Result<(Segment, Arc<Dag>), &'static str> {
         let swarm = p2p.peers.swarm();
         let candidates = match video {
             Some(v) => swarm.room_peers(v).await,
@@ -370,13 +625,14 @@ impl Inner {
         }
         match p2p
             .peers
-            .fetch(
+            .fetch_leaves(
                 video.unwrap_or_default(),
                 cid,
                 size,
                 self.limits.segment_bytes,
                 candidates,
                 deadline,
+                on_leaf,
             )
             .await
         {
@@ -627,6 +883,15 @@ impl SegmentSource for Fetcher {
         };
         self.inner.prefetch_after(key);
         Ok(seg)
+    }
+
+    async fn deliver(&self, key: &SegmentKey) -> Result<Delivery, SourceError> {
+        let delivery = match self.stored(key).await {
+            Some(s) => Delivery::Whole(s),
+            None => self.inner.deliver(key).await?,
+        };
+        self.inner.prefetch_after(key);
+        Ok(delivery)
     }
 
     async fn stored_segment(&self, key: &SegmentKey) -> Option<Segment> {

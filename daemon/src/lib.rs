@@ -12,6 +12,7 @@ pub mod fuzz_api;
 pub mod holdings;
 pub mod mirrors;
 pub mod notify;
+pub mod passthrough;
 pub mod peers;
 pub mod peertube;
 pub mod pin_cli;

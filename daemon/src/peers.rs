@@ -78,6 +78,23 @@ impl PeerFetcher {
         peers: Vec<PeerId>,
         deadline: Instant,
     ) -> Result<FromPeers, PeerError> {
+        self.fetch_leaves(video, root, size, max_size, peers, deadline, &mut |_| {})
+            .await
+    }
+
+    /// As `fetch`, giving `on_leaf` each leaf of a multi-block file in file
+    /// order as soon as it and those before it are verified.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn fetch_leaves(
+        &self,
+        video: &str,
+        root: Cid,
+        size: Option<u64>,
+        max_size: u64,
+        peers: Vec<PeerId>,
+        deadline: Instant,
+        on_leaf: &mut (dyn FnMut(&Bytes) + Send),
+    ) -> Result<FromPeers, PeerError> {
         let fits = |n: usize| size.map_or(n as u64 <= max_size, |s| n as u64 == s);
         let size = size.unwrap_or(max_size);
         let peers = Arc::new(Mutex::new(peers));
@@ -111,15 +128,15 @@ impl PeerFetcher {
             if !raw && links.iter().any(|c| c.codec() != unixfs::DAG_PB) {
                 return Err(PeerError::Malformed(root));
             }
-            let fetched: Vec<Result<Bytes, PeerError>> =
-                futures::stream::iter(links.clone().into_iter().enumerate())
-                    .map(|(i, cid)| self.block(video, cid, &peers, i, deadline))
-                    .buffered(self.limits.parallel.max(1))
-                    .collect()
-                    .await;
+            let mut fetched = futures::stream::iter(links.clone().into_iter().enumerate())
+                .map(|(i, cid)| self.block(video, cid, &peers, i, deadline))
+                .buffered(self.limits.parallel.max(1));
             let mut next = Vec::with_capacity(links.len());
-            for (cid, data) in links.into_iter().zip(fetched) {
-                let data = data?;
+            for cid in links {
+                let data = fetched.next().await.ok_or(PeerError::NoPeer(cid))??;
+                if raw {
+                    on_leaf(&data);
+                }
                 blocks.push(Block {
                     cid,
                     data: data.clone(),

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use gateway::{
-    ApiError, NodeApi, NodeInfo, PinStatus, Playlist, ProofsApi, SeedOptions, Segment, SegmentKey,
-    SegmentSource, SourceError, StoreUsage, VideoStatus,
+    ApiError, Delivery, NodeApi, NodeInfo, PinStatus, Playlist, ProofsApi, SeedOptions, Segment,
+    SegmentKey, SegmentSource, SourceError, StoreUsage, VideoStatus,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -35,6 +35,10 @@ impl SegmentSource for Service {
 
     async fn segment(&self, key: &SegmentKey) -> Result<Segment, SourceError> {
         self.fetcher.segment(key).await
+    }
+
+    async fn deliver(&self, key: &SegmentKey) -> Result<Delivery, SourceError> {
+        self.fetcher.deliver(key).await
     }
 
     async fn stored_segment(&self, key: &SegmentKey) -> Option<Segment> {

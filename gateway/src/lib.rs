@@ -40,7 +40,8 @@ pub use pins::PinStatus;
 pub use proofs::ProofsApi;
 pub use serve::{PerIp, ServeLimits, serve};
 pub use source::{
-    ByteRange, Origin, Playlist, Segment, SegmentKey, SegmentSource, SourceError, StoreUsage,
+    ByteRange, Delivery, Origin, Playlist, Segment, SegmentKey, SegmentSource, SourceError,
+    StoreUsage, Streaming,
 };
 pub use telemetry::{Counters, Event, Stats, Telemetry, Upload};
 pub use upstream::{AllowedOrigin, Refusal, UpstreamPolicy, is_private};

@@ -9,7 +9,7 @@ use crate::GatewayState;
 use crate::error::ApiError;
 use crate::hls::paths::{PathKind, decode_range};
 use crate::range::{RangeReply, parse};
-use crate::source::{Origin, SegmentKey, SegmentSource};
+use crate::source::{Delivery, Origin, SegmentKey, SegmentSource, Streaming};
 use crate::telemetry::Counters;
 
 /// `GET /hls/seg/{range}/{token}/{file}`, routed as `/hls/seg/{*rest}`:
@@ -38,6 +38,7 @@ pub async fn segment<S: SegmentSource>(
     let range = decode_range(range)?;
     let (url, _video) = state.access.open_path(PathKind::Segment, token, range)?;
     let key = SegmentKey { url, range };
+    let requested = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let seg = if only_if_cached(headers) {
         // RFC 9111 §5.2.1.7: what is stored, or 504; never the network.
         state
@@ -45,11 +46,16 @@ pub async fn segment<S: SegmentSource>(
             .stored_segment(&key)
             .await
             .ok_or(ApiError::NotCached)?
-    } else {
+    } else if requested.is_some() {
+        // A part of it: cut from the whole.
         state.source.segment(&key).await?
+    } else {
+        match state.source.deliver(&key).await? {
+            Delivery::Whole(seg) => seg,
+            Delivery::Streaming(s) => return Ok(streamed(s, file)),
+        }
     };
     let length = seg.bytes.len() as u64;
-    let requested = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let (status, body, content_range) = match parse(requested, length) {
         RangeReply::Full => (StatusCode::OK, seg.bytes, None),
         RangeReply::Partial { start, end } => (
@@ -83,6 +89,27 @@ pub async fn segment<S: SegmentSource>(
         h.insert(header::CONTENT_RANGE, value(&cr));
     }
     Ok(response)
+}
+
+/// A miss as it arrives: no ETag yet (its CID is known at the end), and a
+/// body that breaks where the upstream's does.
+fn streamed(s: Streaming, file: &str) -> Response {
+    let content_type = s
+        .content_type
+        .as_deref()
+        .unwrap_or_else(|| content_type_for(file));
+    let mut response = Body::from_stream(s.body).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, value(content_type));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    if let Some(n) = s.length {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+    }
+    response
 }
 
 fn only_if_cached(headers: &HeaderMap) -> bool {

@@ -71,6 +71,23 @@ pub struct Segment {
     pub origin: Origin,
 }
 
+/// A segment as a player gets it: whole, or passed through as it arrives.
+pub enum Delivery {
+    Whole(Segment),
+    Streaming(Streaming),
+}
+
+/// A miss passed through to the player while the source hashes and stores
+/// it. Where the upstream's body breaks, so does this one, and the player
+/// sees its connection cut, as behind any proxy.
+pub struct Streaming {
+    /// The body's length, when the upstream said it.
+    pub length: Option<u64>,
+    pub content_type: Option<String>,
+    pub origin: Origin,
+    pub body: futures::stream::BoxStream<'static, Result<Bytes, SourceError>>,
+}
+
 /// A playlist as the origin sent it.
 #[derive(Clone, Debug)]
 pub struct Playlist {
@@ -124,6 +141,15 @@ pub trait SegmentSource: Send + Sync + 'static {
         &self,
         key: &SegmentKey,
     ) -> impl Future<Output = Result<Segment, SourceError>> + Send;
+    /// The segment for a player that asked for all of it: by default whole,
+    /// as [`SegmentSource::segment`] gives it; a source may pass a miss
+    /// through as it arrives instead.
+    fn deliver(
+        &self,
+        key: &SegmentKey,
+    ) -> impl Future<Output = Result<Delivery, SourceError>> + Send {
+        async move { self.segment(key).await.map(Delivery::Whole) }
+    }
     /// The segment if it is stored, without fetching it.
     fn stored_segment(&self, key: &SegmentKey) -> impl Future<Output = Option<Segment>> + Send {
         let _ = key;

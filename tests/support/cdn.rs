@@ -1,5 +1,9 @@
 //! A real HTTP origin on loopback: serves a directory with Range support and
-//! counts what it sends. Paths under `/stall/` never answer.
+//! counts what it sends. Paths under `/stall/` never answer; under `/cut/`,
+//! playlists are served whole and every other file breaks off halfway,
+//! its connection cut after the head promised the whole length; under
+//! `/gate/`, playlists are whole and other files send their first half,
+//! then the rest once the test opens the gate.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,6 +16,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use tokio::task::JoinHandle;
 
 #[derive(Default)]
@@ -27,6 +32,16 @@ struct Counts {
     /// Answer 404 to every range that does not start at byte 0: the media
     /// segments of a single-file fMP4, whose init section starts at 0.
     refuse_media_ranges: std::sync::atomic::AtomicBool,
+    /// Holds the second halves of `/gate/` files until it reads true.
+    gate: GateFlag,
+}
+
+struct GateFlag(tokio::sync::watch::Sender<bool>);
+
+impl Default for GateFlag {
+    fn default() -> Self {
+        GateFlag(tokio::sync::watch::channel(false).0)
+    }
 }
 
 #[derive(Clone)]
@@ -90,6 +105,11 @@ impl TestCdn {
         self.counts
             .delay_ms
             .store(d.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Lets the second halves of `/gate/` files go.
+    pub fn open_gate(&self) {
+        let _ = self.counts.gate.0.send(true);
     }
 
     /// From now on, ranges past byte 0 get 404: the media of single-file
@@ -171,7 +191,14 @@ async fn serve_file(State(origin): State<Origin>, request: Request) -> Response 
     if path.starts_with("/stall/") {
         std::future::pending::<()>().await;
     }
-    let Some(file) = safe_join(&origin.root, &path) else {
+    let media = !path.ends_with(".m3u8");
+    let cut = path.starts_with("/cut/") && media;
+    let gated = path.starts_with("/gate/") && media;
+    let local = path
+        .strip_prefix("/cut")
+        .or_else(|| path.strip_prefix("/gate"))
+        .unwrap_or(&path);
+    let Some(file) = safe_join(&origin.root, local) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
     let Ok(data) = tokio::fs::read(&file).await else {
@@ -205,6 +232,37 @@ async fn serve_file(State(origin): State<Origin>, request: Request) -> Response 
         None => (StatusCode::OK, data, None),
     };
     add(&origin.counts.bytes, &path, body.len() as u64);
+    if gated {
+        let len = body.len();
+        let body = bytes::Bytes::from(body);
+        let (first, rest) = (body.slice(..len / 2), body.slice(len / 2..));
+        let mut gate = origin.counts.gate.0.subscribe();
+        let second = async move {
+            let _ = gate.wait_for(|open| *open).await;
+            Ok::<_, std::io::Error>(rest)
+        };
+        let stream = futures::stream::iter([Ok(first)]).chain(futures::stream::once(second));
+        let mut response = (status, Body::from_stream(stream)).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, len.into());
+        return response;
+    }
+    if cut {
+        let len = body.len();
+        let half = bytes::Bytes::from(body).slice(..len / 2);
+        // The half goes out before the break, as from an origin that
+        // failed mid-transfer.
+        let broken = futures::stream::iter([Ok(half)]).chain(futures::stream::once(async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Err(std::io::Error::other("the origin broke off"))
+        }));
+        let mut response = (status, Body::from_stream(broken)).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, len.into());
+        return response;
+    }
     let content_type = match file.extension().and_then(|e| e.to_str()) {
         Some("m3u8") => "application/vnd.apple.mpegurl",
         Some("ts") => "video/mp2t",

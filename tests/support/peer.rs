@@ -11,7 +11,7 @@ use swarmseed::swarm::wire::{self, Delivered, PROTOCOL, Status};
 use swarmseed::swarm::{Swarm, SwarmSettings, keys};
 use tokio_util::sync::CancellationToken;
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub enum Misbehaviour {
     /// Answers every block request with bytes that fail the CID.
     Liar,
@@ -19,6 +19,13 @@ pub enum Misbehaviour {
     Staller,
     /// Serves nothing: a client that only asks.
     Client,
+    /// Holds these blocks and serves the first `honest` of them as they
+    /// are, the others with one byte changed (a root and its first leaves
+    /// true, the rest a lie); answers NotFound for any other.
+    LiesAfter {
+        blocks: Arc<Vec<(cid::Cid, bytes::Bytes)>>,
+        honest: usize,
+    },
 }
 
 pub struct TestPeer {
@@ -80,10 +87,11 @@ impl TestPeer {
         let mut incoming = swarm.accept(PROTOCOL).unwrap();
         tokio::spawn(async move {
             while let Some((_, mut stream)) = incoming.next().await {
+                let mode = mode.clone();
                 tokio::spawn(async move {
-                    if wire::read_request(&mut stream).await.is_err() {
+                    let Ok(asked) = wire::read_request(&mut stream).await else {
                         return;
-                    }
+                    };
                     match mode {
                         Misbehaviour::Client => {}
                         Misbehaviour::Liar => {
@@ -93,6 +101,24 @@ impl TestPeer {
                         }
                         Misbehaviour::Staller => {
                             tokio::time::sleep(Duration::from_secs(3600)).await
+                        }
+                        Misbehaviour::LiesAfter { blocks, honest } => {
+                            let found = blocks.iter().position(|(c, _)| *c == asked);
+                            let _ = match found {
+                                Some(i) => {
+                                    let mut data = blocks[i].1.to_vec();
+                                    if i >= honest {
+                                        let mid = data.len() / 2;
+                                        data[mid] ^= 0xff;
+                                    }
+                                    wire::write_response(&mut stream, Status::Ok, 0, &data).await
+                                }
+                                None => {
+                                    wire::write_response(&mut stream, Status::NotFound, 0, &[])
+                                        .await
+                                }
+                            };
+                            let _ = stream.close().await;
                         }
                     }
                 });
