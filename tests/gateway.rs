@@ -558,9 +558,9 @@ async fn an_upstream_that_breaks_mid_body_leaves_nothing_stored() {
             .len();
         let response = client().get(daemon.url(&path)).send().await.unwrap();
         assert_eq!(response.status(), 200);
-        match response.bytes().await {
-            Ok(body) => assert!((body.len() as u64) < full, "a broken body came whole"),
-            Err(_) => {} // the connection was cut: what a player behind a proxy sees
+        // Cut off (what a player behind a proxy sees), or short.
+        if let Ok(body) = response.bytes().await {
+            assert!((body.len() as u64) < full, "a broken body came whole");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
         let cached = client()
