@@ -174,6 +174,10 @@ pub struct StoreConfig {
     /// Recently served segments kept in memory, already verified, so hot
     /// segments skip the disk.
     pub memory_cache: ByteSize,
+    /// Blocks recently served to peers or written, kept in memory already
+    /// verified, so a peer's request for a hot block skips the disk and
+    /// the hash.
+    pub block_cache: ByteSize,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -326,6 +330,7 @@ impl Default for StoreConfig {
             max_bytes: ByteSize::gib(50),
             min_free_bytes: ByteSize::mib(64),
             memory_cache: ByteSize::mib(256),
+            block_cache: ByteSize::mib(64),
         }
     }
 }

@@ -52,6 +52,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let store_dir = data_dir.join("store");
     let limits = crate::store::Limits {
         memory_cache: config.store.memory_cache.as_u64(),
+        block_cache: config.store.block_cache.as_u64(),
         max_bytes: config.store.max_bytes.as_u64(),
         min_free: config.store.min_free_bytes.as_u64(),
     };

@@ -37,6 +37,11 @@ impl BlockFiles {
         })
     }
 
+    #[cfg(test)]
+    pub fn path_of(&self, cid: &Cid) -> PathBuf {
+        self.path(cid)
+    }
+
     fn path(&self, cid: &Cid) -> PathBuf {
         let name = cid.to_string();
         let shard = &name[name.len().saturating_sub(2)..];

@@ -42,6 +42,8 @@ pub enum StoreError {
 pub struct Limits {
     /// Memory for recently used segments.
     pub memory_cache: u64,
+    /// Memory for blocks recently served to peers or written.
+    pub block_cache: u64,
     /// The quota: unpinned objects are evicted above it.
     pub max_bytes: u64,
     /// Free disk space the store always leaves.
@@ -53,6 +55,7 @@ impl Limits {
     pub fn unbounded(memory_cache: u64) -> Self {
         Self {
             memory_cache,
+            block_cache: memory_cache / 4,
             max_bytes: u64::MAX,
             min_free: 0,
         }
@@ -76,12 +79,25 @@ impl quick_cache::Weighter<String, StoredSegment> for ByteWeight {
     }
 }
 
+#[derive(Clone)]
+struct BlockWeight;
+
+impl quick_cache::Weighter<Cid, Bytes> for BlockWeight {
+    fn weight(&self, _: &Cid, val: &Bytes) -> u64 {
+        val.len() as u64 + 64
+    }
+}
+
 struct Inner {
     dir: PathBuf,
     index: Index,
     blocks: BlockFiles,
     /// Verified segments recently read or written, by segment key.
     hot: quick_cache::sync::Cache<String, StoredSegment, ByteWeight>,
+    /// Verified blocks recently served or written, by CID: a peer's request
+    /// for one is answered with no disk read and no hash, since this
+    /// process checked it when it last came off the disk.
+    hot_blocks: quick_cache::sync::Cache<Cid, Bytes, BlockWeight>,
     objects: AtomicU64,
     bytes: AtomicU64,
     max_bytes: u64,
@@ -115,6 +131,8 @@ impl Store {
         let (objects, bytes) = index.usage();
         let hot =
             quick_cache::sync::Cache::with_weighter(1024, limits.memory_cache.max(1), ByteWeight);
+        let hot_blocks =
+            quick_cache::sync::Cache::with_weighter(1024, limits.block_cache.max(1), BlockWeight);
         let access = evict::Access::new(index.last_access());
         let store = Self {
             inner: Arc::new(Inner {
@@ -122,6 +140,7 @@ impl Store {
                 index,
                 blocks,
                 hot,
+                hot_blocks,
                 objects: AtomicU64::new(objects),
                 bytes: AtomicU64::new(bytes),
                 max_bytes: limits.max_bytes,
@@ -189,12 +208,20 @@ impl Store {
     /// One verified block, for peers that ask by CID. Serving an object's
     /// root counts as a use of the object.
     pub async fn get_block(&self, cid: &Cid) -> Result<Option<Bytes>, StoreError> {
+        if let Some(block) = self.inner.hot_blocks.get(cid) {
+            // Only objects' roots are kept as uses; other CIDs drop out.
+            self.inner.access.touch_hit(cid);
+            return Ok(Some(block));
+        }
         let cid = *cid;
         self.blocking(move |inner| {
             let block = inner.blocks.get(&cid)?;
             let name = cid.to_string();
-            if block.is_some() && inner.index.has_object(&name)? {
-                inner.access.touch(&name);
+            if let Some(b) = &block {
+                inner.hot_blocks.insert(cid, b.clone());
+                if inner.index.has_object(&name)? {
+                    inner.access.touch(&name);
+                }
             }
             Ok(block)
         })
@@ -325,6 +352,9 @@ impl Inner {
             // The index must stop naming blocks before their files go.
             self.index.flush()?;
             for block in &removed.dead_blocks {
+                if let Ok(cid) = Cid::try_from(block.as_str()) {
+                    self.hot_blocks.remove(&cid);
+                }
                 self.blocks.remove(block)?;
             }
         }
@@ -391,6 +421,11 @@ impl Inner {
         })?;
         if !kept {
             return Ok(dag.root);
+        }
+        // Just checked by the import that made them; peers ask for new
+        // segments first.
+        for block in &dag.blocks {
+            self.hot_blocks.insert(block.cid, block.data.clone());
         }
         self.hot.insert(
             key,

@@ -172,3 +172,35 @@ async fn a_key_given_new_bytes_drops_the_object_it_named() {
     assert_eq!((store.usage().segments, store.usage().bytes), (1, 1200));
     assert!(!block_file_exists(&store, &old_cid));
 }
+
+#[tokio::test]
+async fn hot_blocks_are_served_from_memory_and_go_with_their_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), u64::MAX);
+    let data = bytes(9, CHUNK + 500);
+    put(&store, "seg", &data).await;
+    let dag = unixfs::import(&data);
+    let leaf = dag.blocks[0].cid;
+    // Written just now: in memory, so a damaged file is not read for it.
+    let path = store.inner.blocks.path_of(&leaf);
+    std::fs::write(&path, b"damaged on disk").unwrap();
+    assert_eq!(
+        store.get_block(&leaf).await.unwrap(),
+        Some(dag.blocks[0].data.clone())
+    );
+    // Out of memory, the disk is read and checked again: a damaged block is
+    // not served, and its file is dropped.
+    store.inner.hot_blocks.clear();
+    assert_eq!(store.get_block(&leaf).await.unwrap(), None);
+    assert!(!path.exists());
+    // An evicted object's blocks leave memory with their files.
+    let other = bytes(3, 800);
+    let cid = cid::Cid::try_from(put(&store, "other", &other).await.as_str()).unwrap();
+    assert!(store.inner.hot_blocks.get(&cid).is_some());
+    store
+        .inner
+        .locked(|inner| inner.remove(&cid.to_string()))
+        .unwrap();
+    assert!(store.inner.hot_blocks.get(&cid).is_none());
+    assert_eq!(store.get_block(&cid).await.unwrap(), None);
+}
