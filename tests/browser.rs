@@ -370,3 +370,50 @@ max_unreceipted_bytes = "256KiB"
     .await
     .expect("test timed out");
 }
+
+/// Identify tells a browser every protocol the daemon serves, whichever
+/// transport it came over, so js-libp2p topologies (Helia's Bitswap among
+/// them) can choose the daemon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identify_lists_every_protocol_the_daemon_serves_on_every_browser_transport() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let daemon = Daemon::start_for_browsers(&work.path().join("daemon")).await;
+        let page = PageServer::start().await;
+        for transport in ["/webrtc-direct/", "/ws/"] {
+            let (_, addrs) = daemon.browser_addrs(transport).await;
+            let mut browser = Chromium::launch(&page.url()).await;
+            let script = format!(
+                r#"(async () => {{
+  const client = await swarmseed.SwarmseedClient.create({{ relay: true }})
+  const identified = new Promise(resolve =>
+    client.node.addEventListener('peer:identify', e => resolve(e.detail.protocols)))
+  await client.connect({addrs})
+  return await Promise.race([identified, new Promise(r => setTimeout(() => r(null), 20000))])
+}})()"#,
+                addrs = json!(addrs),
+            );
+            let protocols = browser.eval(&script).await;
+            browser.kill().await;
+            let protocols: Vec<String> = serde_json::from_value(protocols.clone())
+                .unwrap_or_else(|_| panic!("{transport}: no identify answer: {protocols}"));
+            eprintln!("identify over {transport}: {protocols:?}");
+            for p in [
+                "/swarmseed/blocks/1.0.0",
+                "/swarmseed/receipts/1.0.0",
+                "/ipfs/bitswap/1.2.0",
+                "/ipfs/id/1.0.0",
+                "/ipfs/ping/1.0.0",
+                "/swarmseed/kad/1.0.0",
+                "/libp2p/circuit/relay/0.2.0/hop",
+            ] {
+                assert!(
+                    protocols.iter().any(|x| x == p),
+                    "{transport}: identify lists {protocols:?}, not {p}"
+                );
+            }
+        }
+    })
+    .await
+    .expect("test timed out");
+}
