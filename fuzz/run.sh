@@ -24,13 +24,13 @@ fuzz=$PWD
 
 export RUSTC_BOOTSTRAP=1
 sanitizer=${SANITIZER:-address}
-all_targets="blocks_wire receipts_wire bitswap dag_pb cidmap proofs tracker_wire p2pml_command config gateway_paths fork sha256_list peertube"
+all_targets="blocks_wire receipts_wire bitswap dag_pb cidmap proofs tracker_wire p2pml_command config gateway_paths fork sha256_list peertube webrtc_framing"
 targets=${TARGETS:-$all_targets}
 
 # Largest input per target: a few times the largest seed.
 max_len() {
   case $1 in
-    blocks_wire | tracker_wire) echo 4096 ;;
+    blocks_wire | tracker_wire | webrtc_framing) echo 4096 ;;
     receipts_wire | bitswap | dag_pb | cidmap | p2pml_command | peertube) echo 8192 ;;
     proofs | config | gateway_paths | fork | sha256_list) echo 32768 ;;
     *) echo 4096 ;;

@@ -417,3 +417,91 @@ async fn identify_lists_every_protocol_the_daemon_serves_on_every_browser_transp
     .await
     .expect("test timed out");
 }
+
+/// A stream closed by js-libp2p gets its FIN_ACK, so `close()` resolves
+/// rather than rejecting after its timeout; the daemon's own FIN ends the
+/// browser's reads. The daemon here keeps a certificate file written by an
+/// earlier release, whose certhash stays in its address and still dials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_close_cleanly_and_an_earlier_certificate_keeps_its_address() {
+    use base64::Engine as _;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let home = work.path().join("daemon");
+        let data = home.join("data");
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&data)
+            .unwrap();
+        let cert = data.join("webrtc-cert.pem");
+        std::fs::copy(support::fixtures().join("keys/webrtc-cert-v1.pem"), &cert).unwrap();
+        std::fs::set_permissions(&cert, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let daemon = Daemon::start_for_browsers(&home).await;
+        let (_, addrs) = daemon.browser_addrs("/webrtc-direct/").await;
+        let digest: Vec<u8> = [0x12, 0x20]
+            .into_iter()
+            .chain((0..32).map(|i| {
+                u8::from_str_radix(
+                    &"e176acff77843b77380739b4a250876857cf99d6ff425d75437ff87def3b0bc0"
+                        [2 * i..2 * i + 2],
+                    16,
+                )
+                .unwrap()
+            }))
+            .collect();
+        let certhash = format!(
+            "/certhash/u{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
+        );
+        assert!(
+            addrs.iter().all(|a| a.contains(&certhash)),
+            "{addrs:?} lack {certhash}"
+        );
+
+        let page = PageServer::start().await;
+        let mut browser = Chromium::launch(&page.url()).await;
+        let script = format!(
+            r#"(async () => {{
+  const client = await swarmseed.SwarmseedClient.create()
+  await client.connect({addrs})
+  const conn = client.node.getConnections()[0]
+  const results = []
+  for (let i = 0; i < 3; i++) {{
+    const s = await conn.newStream('/ipfs/ping/1.0.0')
+    const payload = crypto.getRandomValues(new Uint8Array(32))
+    s.send(payload)
+    const it = s[Symbol.asyncIterator]()
+    let got = new Uint8Array(0)
+    while (got.length < 32) {{
+      const next = await it.next()
+      if (next.done) break
+      const chunk = next.value.subarray()
+      const joined = new Uint8Array(got.length + chunk.length)
+      joined.set(got); joined.set(chunk, got.length)
+      got = joined
+    }}
+    const echoed = got.length === 32 && got.every((b, j) => b === payload[j])
+    const t0 = performance.now()
+    let closed = 'resolved'
+    try {{ await s.close() }} catch (e) {{ closed = String(e) }}
+    results.push({{ echoed, closed, closeMs: Math.round(performance.now() - t0) }})
+  }}
+  return results
+}})()"#,
+            addrs = json!(addrs),
+        );
+        let results = browser.eval(&script).await;
+        browser.kill().await;
+        eprintln!("ping streams: {results}");
+        let results = results.as_array().expect("an array of results");
+        assert_eq!(results.len(), 3);
+        for r in results {
+            assert_eq!(r["echoed"], true, "{r}");
+            assert_eq!(r["closed"], "resolved", "{r}");
+        }
+    })
+    .await
+    .expect("test timed out");
+}

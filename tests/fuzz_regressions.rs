@@ -167,3 +167,9 @@ fn sha256_list() {
 fn peertube() {
     replay_accepting("peertube", swarmseed::fuzz_api::peertube);
 }
+
+/// WebRTC-direct stream frames, split and joined (checked inside).
+#[test]
+fn webrtc_framing() {
+    replay_accepting("webrtc_framing", bridge::fuzz_api::webrtc_framing);
+}

@@ -28,7 +28,7 @@ fn config() -> EngineConfig {
     };
     let d = EngineConfig::default();
     EngineConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
+        listen: Some("127.0.0.1:0".parse().unwrap()),
         // For exploring the engine's figures in the benchmark below.
         sctp_buffered: env("RTC_SCTP_BUFFERED", d.sctp_buffered),
         send_queue: env("RTC_SEND_QUEUE", d.send_queue),

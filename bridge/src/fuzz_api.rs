@@ -289,3 +289,47 @@ pub fn fork(data: &[u8]) -> bool {
     }
     accepted
 }
+
+/// libp2p WebRTC-direct stream frames: the first byte picks how `data` is
+/// cut into channel messages, as a peer may split or join frames. Every
+/// frame decoded is encoded again and must read back the same. True if a
+/// frame was read.
+pub fn webrtc_framing(data: &[u8]) -> bool {
+    use crate::rtc::direct::framing::{Decoder, MAX_PAYLOAD, encode};
+    let Some((&cut, rest)) = data.split_first() else {
+        return false;
+    };
+    let cut = usize::from(cut).max(1);
+    let mut decoder = Decoder::default();
+    let mut frames = 0;
+    for message in rest.chunks(cut) {
+        if decoder.push(message).is_err() {
+            return frames > 0;
+        }
+        loop {
+            match decoder.next_frame() {
+                Ok(Some(frame)) => {
+                    frames += 1;
+                    let body = frame.data.clone().unwrap_or_default();
+                    assert!(body.len() <= crate::rtc::direct::framing::MAX_MESSAGE);
+                    if body.len() > MAX_PAYLOAD {
+                        continue;
+                    }
+                    let mut again = Decoder::default();
+                    again
+                        .push(&encode(frame.flag, &body))
+                        .expect("one frame fits");
+                    let back = again
+                        .next_frame()
+                        .expect("an encoded frame decodes")
+                        .expect("whole");
+                    assert_eq!(back.flag, frame.flag);
+                    assert_eq!(back.data.unwrap_or_default(), body);
+                }
+                Ok(None) => break,
+                Err(_) => return frames > 0,
+            }
+        }
+    }
+    frames > 0
+}

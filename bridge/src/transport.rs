@@ -3,7 +3,8 @@
 //! WebRTC-direct: browsers dial it from an address alone. The certificate's
 //! hash is part of the address (`/certhash/…`), so the daemon keeps its
 //! certificate across restarts (the daemon stores it in `data_dir`, 0600)
-//! and its browser-dialable addresses stay the same.
+//! and its browser-dialable addresses stay the same. It runs on the WebRTC
+//! engine ([`crate::rtc::direct`]).
 //!
 //! WebSocket (`/tcp/N/ws`), where configured: a reliable stream that pages
 //! on `http:` or on this machine can dial without WebRTC, and that pages on
@@ -18,11 +19,18 @@ use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId, Transport, noise, tcp, websocket, yamux};
 
-pub use libp2p_webrtc::tokio::Certificate;
+use crate::rtc::Engine;
+use crate::rtc::direct::{self, DirectCert};
+
+/// What the WebRTC-direct transport runs on.
+pub struct WebRtcDirect {
+    pub engine: Engine,
+    pub cert: DirectCert,
+}
 
 /// The WebRTC-direct transport for the swarm.
-pub fn webrtc_direct(key: &Keypair, certificate: Certificate) -> Boxed<(PeerId, StreamMuxerBox)> {
-    libp2p_webrtc::tokio::Transport::new(key.clone(), certificate)
+pub fn webrtc_direct(key: &Keypair, on: WebRtcDirect) -> Boxed<(PeerId, StreamMuxerBox)> {
+    direct::Transport::new(on.engine, key.clone(), on.cert)
         .map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn)))
         .boxed()
 }

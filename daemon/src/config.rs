@@ -197,9 +197,12 @@ pub struct ProofsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct WebtorrentConfig {
     /// Join the p2p-media-loader swarms of seeded and pinned videos and
-    /// serve them. Off, no UDP socket is bound and no tracker is served.
+    /// serve them. Off, no socket is bound for them and no tracker is
+    /// served.
     pub enabled: bool,
-    /// The WebRTC engine's one UDP socket, for every browser session.
+    /// The WebRTC engine's UDP socket for these sessions. The default is
+    /// the address of the default WebRTC-direct listener, so one socket
+    /// serves both kinds of browser peer.
     pub listen: SocketAddr,
     /// WebTorrent trackers (`ws://`, `wss://`) every swarm is announced to,
     /// besides each video's own and the built-in one.
@@ -263,7 +266,7 @@ impl Default for WebtorrentConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            listen: SocketAddr::from(([0, 0, 0, 0], 4003)),
+            listen: SocketAddr::from(([0, 0, 0, 0], 4002)),
             trackers: Vec::new(),
             tracker: true,
             max_peers: 200,

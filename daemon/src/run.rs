@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bridge::relay::RelayLimits;
+use bridge::rtc::{Engine, EngineConfig};
+use bridge::transport::WebRtcDirect;
 use gateway::{Access, GatewayState, PathKey, SeedOptions, Telemetry, WebAssets};
 use libp2p::PeerId;
 use tokio::net::TcpListener;
@@ -14,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::browsers::Browsers;
+use crate::browsers::{BrowserHost, Browsers};
 use crate::cdn::Cdn;
 use crate::config::Config;
 use crate::fetch::{Fetcher, Limits, P2p};
@@ -93,9 +95,27 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     // still waiting can be sent; dropping the guard stops it on any exit.
     let swarm_stop = CancellationToken::new();
     let _swarm_guard = swarm_stop.clone().drop_guard();
+    let w = &config.webtorrent;
+    // One engine for both browser families: WebRTC-direct listeners share
+    // the socket of p2p-media-loader and PeerTube sessions when both name
+    // one address, as they do by default.
+    let (engine, engine_task) = Engine::start(
+        EngineConfig {
+            listen: w.enabled.then_some(w.listen),
+            stun_servers: w.stun_servers.clone(),
+            max_sessions: (w.max_peers as usize) * 2 + 64 + p.max_connections as usize,
+            ..EngineConfig::default()
+        },
+        swarm_stop.child_token(),
+    )
+    .await
+    .with_context(|| format!("binding webtorrent.listen {}", w.listen))?;
     let (swarm, swarm_task) = swarm::start(
         key.clone(),
-        certificate,
+        WebRtcDirect {
+            engine: engine.clone(),
+            cert: certificate,
+        },
         settings,
         telemetry.clone(),
         room_events,
@@ -171,7 +191,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         segment_bytes: g.max_segment_bytes.as_u64(),
         playlist_bytes: g.max_playlist_bytes.as_u64(),
     };
-    let w = &config.webtorrent;
     let (played_tx, played_rx) = mpsc::unbounded_channel();
     let p2p = P2p {
         peers,
@@ -191,18 +210,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         Some(p2p),
     );
     let browsers = match w.enabled {
-        true => Some(
-            Browsers::start(
-                w,
-                g.listen,
-                fetcher.clone(),
-                store.clone(),
-                telemetry.clone(),
-                upload,
-                shutdown.clone(),
-            )
-            .await?,
-        ),
+        true => Some(Browsers::start(
+            engine,
+            w,
+            g.listen,
+            Arc::new(BrowserHost::new(fetcher.clone(), telemetry.clone(), upload)),
+            fetcher.clone(),
+            store.clone(),
+            shutdown.clone(),
+        )),
         false => None,
     };
     let seeder = Arc::new(Seeder::new(SeederParts {
@@ -312,9 +328,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     {
         warn!("receipts still waiting were not all sent");
     }
-    if let Some(b) = browsers {
-        let _ = tokio::time::timeout(DRAIN, b.engine).await;
-    }
+    drop(browsers);
     if let Some(t) = played_task {
         t.abort();
     }
@@ -326,6 +340,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         epochs_task,
         rooms_task,
         swarm_task,
+        engine_task,
     ] {
         let _ = tokio::time::timeout(DRAIN, task).await;
     }

@@ -701,9 +701,34 @@ fn peertube() {
     put(t, "edge-not-json.txt", "<html>not found</html>");
 }
 
+fn webrtc_framing() {
+    use bridge::rtc::direct::framing::{Flag, encode};
+    let t = "webrtc_framing";
+    let data = encode(None, b"/multistream/1.0.0\n");
+    let fin = encode(Some(Flag::Fin), b"");
+    let ack = encode(Some(Flag::FinAck), b"");
+    // The first byte is the size of the messages the rest is cut into.
+    let joined = [&data[..], &fin[..], &ack[..]].concat();
+    put(t, "joined", [&[255u8][..], &joined[..]].concat());
+    put(t, "split", [&[1u8][..], &joined[..]].concat());
+    put(
+        t,
+        "flag-and-data",
+        [&[64u8][..], &encode(Some(Flag::Reset), b"last words")[..]].concat(),
+    );
+    put(
+        t,
+        "stop-sending",
+        [&[8u8][..], &encode(Some(Flag::StopSending), b"")[..]].concat(),
+    );
+    put(t, "oversized", [0x10, 0xff, 0xff, 0x03, 0x12]);
+    put(t, "truncated-field", [0x10, 0x03, 0x12, 0x05, 0x00]);
+}
+
 #[test]
 #[ignore = "writes fuzz/corpus/; run with --ignored"]
 fn write_seed_corpora() {
+    webrtc_framing();
     fork();
     sha256_list();
     peertube();

@@ -75,9 +75,18 @@ impl TestPeer {
             max_connections: 64,
             relay: None,
         };
+        let (engine, _engine_task) = bridge::rtc::Engine::start(
+            bridge::rtc::EngineConfig {
+                listen: None,
+                ..bridge::rtc::EngineConfig::default()
+            },
+            shutdown.clone(),
+        )
+        .await
+        .unwrap();
         let (swarm, _task) = swarmseed::swarm::start(
             key.clone(),
-            cert,
+            bridge::transport::WebRtcDirect { engine, cert },
             settings,
             Arc::new(Telemetry::new()),
             events,

@@ -9,14 +9,19 @@
 //! its candidates, because the WebTorrent tracker protocol has no
 //! candidate messages.
 //!
-//! Callers see [`Engine`] (a cloneable handle), [`Session`] (one peer
-//! connection's channel: its messages in, a [`Writer`] out) and
-//! [`PendingOffer`] (an offer waiting for its answer).
+//! Callers see [`Engine`] (a cloneable handle), [`Session`] (one data
+//! channel: its messages in, a [`Writer`] out) and [`PendingOffer`] (an
+//! offer waiting for its answer).
+//!
+//! The same engine, on the same socket when both are bound to one
+//! address, serves libp2p's WebRTC-direct: see [`direct`].
 
+pub mod direct;
 mod engine;
 mod host;
 mod sdp;
 mod session;
+mod sockets;
 mod stun;
 
 use std::net::SocketAddr;
@@ -30,8 +35,11 @@ pub use session::{Closed, Incoming, Session, Writer};
 /// How the engine runs.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
-    /// The one UDP socket of every session. Port 0 picks a free port.
-    pub listen: SocketAddr,
+    /// The UDP socket of sessions made from SDP (p2p-media-loader and
+    /// PeerTube peers), shared with a WebRTC-direct listener bound to the
+    /// same address. Port 0 picks a free port; `None` binds none, for an
+    /// engine that serves WebRTC-direct alone.
+    pub listen: Option<SocketAddr>,
     /// STUN servers (`host:port`) asked for this socket's public address,
     /// offered as a server-reflexive candidate. None by default.
     pub stun_servers: Vec<String>,
@@ -52,7 +60,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
-            listen: SocketAddr::from(([0, 0, 0, 0], 4003)),
+            listen: Some(SocketAddr::from(([0, 0, 0, 0], 4002))),
             stun_servers: Vec::new(),
             max_sessions: 256,
             send_queue: 256 << 10,
@@ -84,7 +92,16 @@ pub enum RtcError {
 #[derive(Clone)]
 pub struct Engine {
     requests: mpsc::Sender<engine::Request>,
-    local: SocketAddr,
+    control: mpsc::UnboundedSender<session::Control>,
+    local: Option<SocketAddr>,
+}
+
+/// A WebRTC-direct listener: its socket's address and the connections
+/// browsers open on it.
+pub struct Listening {
+    pub id: u64,
+    pub local: SocketAddr,
+    pub incoming: mpsc::Receiver<direct::DirectConn>,
 }
 
 impl Engine {
@@ -94,13 +111,32 @@ impl Engine {
         config: EngineConfig,
         shutdown: CancellationToken,
     ) -> Result<(Engine, tokio::task::JoinHandle<()>), RtcError> {
-        let (requests, local, task) = engine::spawn(config, shutdown).await?;
-        Ok((Engine { requests, local }, task))
+        engine::spawn(config, shutdown).await
     }
 
-    /// The socket's bound address.
-    pub fn local_addr(&self) -> SocketAddr {
+    /// The bound address of the socket of sessions made from SDP.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local
+    }
+
+    /// Serves WebRTC-direct on `addr` with this certificate, on the
+    /// engine's socket when it is bound there, else on a new one. Sent
+    /// without waiting, for libp2p's synchronous `listen_on`.
+    pub fn listen_direct(
+        &self,
+        addr: SocketAddr,
+        cert: str0m::config::DtlsCert,
+    ) -> oneshot::Receiver<Result<Listening, RtcError>> {
+        let (reply, rx) = oneshot::channel();
+        let _ = self
+            .control
+            .send(session::Control::Listen { addr, cert, reply });
+        rx
+    }
+
+    /// Stops a WebRTC-direct listener; a socket bound for it alone closes.
+    pub fn unlisten_direct(&self, id: u64) {
+        let _ = self.control.send(session::Control::Unlisten(id));
     }
 
     /// Answers a remote offer. The answer carries all of this engine's

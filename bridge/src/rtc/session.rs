@@ -53,15 +53,30 @@ impl Outbox {
     }
 }
 
-/// What writers and sessions tell the engine.
+/// What writers, sessions and listeners tell the engine; sent without
+/// waiting, so `Drop` and libp2p's synchronous calls can send them.
 pub(crate) enum Control {
-    /// Messages were queued.
+    /// Messages were queued on a channel.
     Flush(u64),
-    /// The owner let go or asked to close.
+    /// A channel's owner let go or asked to close it: a session made from
+    /// SDP closes whole; a WebRTC-direct channel closes alone, once what
+    /// was queued on it has gone.
     Close(u64),
+    /// A WebRTC-direct connection's owner let go of it.
+    CloseSession(u64),
+    /// Serve WebRTC-direct on a socket bound to `addr`, the engine's own
+    /// when it is bound there already.
+    Listen {
+        addr: SocketAddr,
+        cert: str0m::config::DtlsCert,
+        reply: tokio::sync::oneshot::Sender<Result<super::Listening, super::RtcError>>,
+    },
+    /// Stop serving WebRTC-direct on the listener of this id.
+    Unlisten(u64),
 }
 
-/// One peer connection with one data channel. Dropping it closes it.
+/// One data channel: a session's one channel, or one of a WebRTC-direct
+/// connection's. Dropping it closes it.
 pub struct Session {
     pub(crate) id: u64,
     pub(crate) incoming: mpsc::Receiver<Incoming>,
@@ -123,6 +138,43 @@ impl Writer {
             }
             room.await;
         }
+        self.control
+            .send(Control::Flush(self.id))
+            .map_err(|_| Closed)
+    }
+
+    /// Queues one message if the queue has room for it, else gives it back.
+    pub fn try_send(&self, message: Bytes) -> Result<Option<Bytes>, Closed> {
+        if self.outbox.closed.load(Ordering::Acquire) {
+            return Err(Closed);
+        }
+        {
+            let mut queue = self.outbox.lock();
+            let queued = self.outbox.queued.load(Ordering::Acquire);
+            if queued != 0 && queued + message.len() > self.outbox.limit {
+                return Ok(Some(message));
+            }
+            self.outbox
+                .queued
+                .fetch_add(message.len(), Ordering::AcqRel);
+            queue.push_back(message);
+        }
+        self.control
+            .send(Control::Flush(self.id))
+            .map(|_| None)
+            .map_err(|_| Closed)
+    }
+
+    /// Queues a control message of a few bytes whatever the queue holds:
+    /// an acknowledgement must not wait behind data.
+    pub fn send_now(&self, message: Bytes) -> Result<(), Closed> {
+        if self.outbox.closed.load(Ordering::Acquire) {
+            return Err(Closed);
+        }
+        self.outbox
+            .queued
+            .fetch_add(message.len(), Ordering::AcqRel);
+        self.outbox.lock().push_back(message);
         self.control
             .send(Control::Flush(self.id))
             .map_err(|_| Closed)

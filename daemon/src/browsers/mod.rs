@@ -12,13 +12,11 @@ mod streams;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use anyhow::Context;
 use bridge::p2pml::{PeerLimits, SwarmStatus, Swarms, SwarmsConfig};
-use bridge::rtc::{Engine, EngineConfig};
+use bridge::rtc::Engine;
 use bridge::tracker::{Tracker, TrackerConfig};
-use gateway::{SeedOptions, Telemetry};
+use gateway::SeedOptions;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
@@ -26,8 +24,7 @@ use crate::config::WebtorrentConfig;
 use crate::fetch::Fetcher;
 use crate::peertube::Resolved;
 use crate::store::Store;
-use crate::swarm::blocks::RateLimiter;
-use host::BrowserHost;
+pub use host::BrowserHost;
 pub use streams::Mode;
 
 /// Which swarms of a video's browsers are joined.
@@ -86,32 +83,20 @@ pub struct Started {
     pub browsers: Arc<Browsers>,
     /// The built-in tracker, to be served at `/announce`.
     pub tracker: Option<Arc<Tracker>>,
-    pub engine: JoinHandle<()>,
 }
 
 impl Browsers {
-    /// Binds the WebRTC engine's socket and makes the seeder (and the
-    /// tracker, when configured).
-    pub async fn start(
+    /// Makes the seeder (and the tracker, when configured) on the WebRTC
+    /// engine, whose socket `webtorrent.listen` bound.
+    pub fn start(
+        engine: Engine,
         config: &WebtorrentConfig,
         gateway_listen: std::net::SocketAddr,
+        host: Arc<BrowserHost>,
         fetcher: Fetcher,
         store: Store,
-        telemetry: Arc<Telemetry>,
-        upload: Arc<RateLimiter>,
         shutdown: CancellationToken,
-    ) -> anyhow::Result<Started> {
-        let (engine, engine_task) = Engine::start(
-            EngineConfig {
-                listen: config.listen,
-                stun_servers: config.stun_servers.clone(),
-                max_sessions: (config.max_peers as usize) * 2 + 64,
-                ..EngineConfig::default()
-            },
-            shutdown.child_token(),
-        )
-        .await
-        .with_context(|| format!("binding webtorrent.listen {}", config.listen))?;
+    ) -> Started {
         // Viewers' addresses are shown only to whoever is on this machine.
         let tracker = config.tracker.then(|| {
             let tracker_config = TrackerConfig {
@@ -120,7 +105,6 @@ impl Browsers {
             };
             Tracker::new(tracker_config, shutdown.child_token())
         });
-        let host = Arc::new(BrowserHost::new(fetcher.clone(), telemetry, upload));
         let swarms = Swarms::new(
             engine.clone(),
             host.clone(),
@@ -134,7 +118,7 @@ impl Browsers {
             tracker.clone(),
             shutdown.child_token(),
         );
-        Ok(Started {
+        Started {
             browsers: Arc::new(Browsers {
                 swarms,
                 engine,
@@ -148,8 +132,7 @@ impl Browsers {
                 serve_played: config.serve_played,
             }),
             tracker,
-            engine: engine_task,
-        })
+        }
     }
 
     /// Joins the swarms of a seeded video; a video already followed

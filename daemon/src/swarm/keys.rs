@@ -7,8 +7,8 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
+use bridge::rtc::direct::DirectCert;
 use libp2p::identity::Keypair;
-use libp2p_webrtc::tokio::Certificate;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -80,7 +80,9 @@ pub fn load_or_create_identity(data_dir: &Path) -> Result<Keypair, KeyError> {
     Ok(key)
 }
 
-pub fn load_or_create_certificate(data_dir: &Path) -> Result<Certificate, KeyError> {
+/// The WebRTC-direct certificate; files written by earlier releases read
+/// back with the same digest.
+pub fn load_or_create_certificate(data_dir: &Path) -> Result<DirectCert, KeyError> {
     let path = data_dir.join(CERT_FILE);
     let invalid = || KeyError::Invalid {
         path: path.display().to_string(),
@@ -88,10 +90,10 @@ pub fn load_or_create_certificate(data_dir: &Path) -> Result<Certificate, KeyErr
     };
     if let Some(bytes) = read_secret(&path)? {
         let pem = String::from_utf8(bytes).map_err(|_| invalid())?;
-        return Certificate::from_pem(&pem).map_err(|_| invalid());
+        return DirectCert::from_pem(&pem).map_err(|_| invalid());
     }
-    let cert = Certificate::generate(&mut rand::rng()).map_err(|_| invalid())?;
-    write_secret(&path, cert.serialize_pem().as_bytes())?;
+    let cert = DirectCert::generate().map_err(|_| invalid())?;
+    write_secret(&path, cert.to_pem().as_bytes())?;
     Ok(cert)
 }
 
@@ -140,7 +142,7 @@ mod tests {
         assert_eq!(a.public().to_peer_id(), b.public().to_peer_id());
         let c1 = load_or_create_certificate(dir.path()).unwrap();
         let c2 = load_or_create_certificate(dir.path()).unwrap();
-        assert_eq!(c1.fingerprint(), c2.fingerprint());
+        assert_eq!(c1.fingerprint, c2.fingerprint);
         let path = dir.path().join(IDENTITY_FILE);
         assert_eq!(
             fs::metadata(&path).unwrap().permissions().mode() & 0o777,
@@ -175,5 +177,30 @@ mod tests {
             load_or_create_path_key(dir.path()),
             Err(KeyError::Invalid { .. })
         ));
+    }
+}
+
+#[cfg(test)]
+mod earlier_files {
+    use super::*;
+
+    /// A certificate file as releases before the engine wrote it.
+    const V1: &str = include_str!("../../../tests/fixtures/keys/webrtc-cert-v1.pem");
+
+    #[test]
+    fn a_certificate_file_of_an_earlier_release_keeps_its_certhash() {
+        let dir = tempfile::tempdir().unwrap();
+        write_secret(&dir.path().join(CERT_FILE), V1.as_bytes()).unwrap();
+        let cert = load_or_create_certificate(dir.path()).unwrap();
+        let hex: String = cert
+            .fingerprint
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            hex,
+            "e176acff77843b77380739b4a250876857cf99d6ff425d75437ff87def3b0bc0"
+        );
+        assert_eq!(cert.certhash().to_bytes()[..2], [0x12, 0x20]);
     }
 }

@@ -48,7 +48,7 @@ pub enum SwarmError {
 /// Builds the swarm, starts listening and spawns its task. Room events go to `events`.
 pub fn start(
     key: Keypair,
-    certificate: bridge::transport::Certificate,
+    webrtc: bridge::transport::WebRtcDirect,
     settings: SwarmSettings,
     telemetry: Arc<Telemetry>,
     events: mpsc::Sender<RoomEvent>,
@@ -65,7 +65,7 @@ pub fn start(
         )
         .map_err(|e| build(&e))?
         .with_quic()
-        .with_other_transport(|key| Ok(bridge::transport::webrtc_direct(key, certificate)))
+        .with_other_transport(|key| Ok(bridge::transport::webrtc_direct(key, webrtc)))
         .map_err(|e| build(&e))?
         .with_other_transport(|key| {
             bridge::transport::websocket(key).map_err(|e| Box::new(e) as Box<_>)
