@@ -675,6 +675,9 @@ for _ in $(seq 1 100); do
 done
 curl -sf -o /dev/null "$GW/api/v1/health" || die "gateway health check failed"
 log "gateway at $GW"
+sleep 2
+# Resident memory (KiB): idle after start, and the peak at the end.
+RSS_IDLE=$(awk '/^VmRSS:/ { print $2 }' "/proc/$DAEMON_PID/status")
 
 # The gateway's paths carry tokens only it can mint, so they are read from
 # its rewritten playlist: the segment path ending in the file name.
@@ -872,6 +875,8 @@ for spec in "small|$NG/cold/small_@.ts" "big|$NG/cold/big_@.ts" "big-samebytes|$
 done
 
 STATS=$(curl -sf "$GW/api/v1/stats" || echo '{}')
+RSS_PEAK=$(awk '/^VmHWM:/ { print $2 }' "/proc/$DAEMON_PID/status")
+RSS_END=$(awk '/^VmRSS:/ { print $2 }' "/proc/$DAEMON_PID/status")
 WARNINGS=$(grep -ciE ' (WARN|ERROR) ' "$TMP/daemon.log" || true)
 cp "$TMP/daemon.log" "$OUT/daemon.log"
 cp "$TMP/nginx/error.log" "$OUT/nginx-error.log" 2>/dev/null || true
@@ -960,6 +965,8 @@ GIT_DIRTY=$(cd "$REPO" && { git diff --quiet HEAD -- daemon gateway Cargo.toml C
     done
     echo
     echo "Goals: first byte ≤ 1.2× direct, last byte ≤ 1.3× direct."
+    echo
+    echo "Daemon memory (resident, \`/proc/<pid>/status\`): **$(awk -v k="$RSS_IDLE" 'BEGIN { printf "%.1f", k / 1024 }') MiB idle** two seconds after start; **$(awk -v k="$RSS_PEAK" 'BEGIN { printf "%.1f", k / 1024 }') MiB at its peak** (VmHWM) over the hit-path and cold-miss runs, $(awk -v k="$RSS_END" 'BEGIN { printf "%.1f", k / 1024 }') MiB at the end. Goals: ≤ 40 MB idle, ≤ 200 MB under load."
     echo
     echo "Daemon stats after the run: \`$STATS\`; WARN/ERROR lines in its log: $WARNINGS."
     echo

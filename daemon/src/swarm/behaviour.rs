@@ -16,9 +16,9 @@ pub const MAX_GOSSIP_BYTES: usize = 16 * 1024;
 /// Rooms a node may be in; the default filter's 100 would refuse a seeder's 101st video.
 const MAX_ROOMS: usize = 10_000;
 /// Pings find dead connections: a closed browser tab's WebRTC connection
-/// otherwise lingers for minutes, since libp2p-webrtc does not close on ICE
-/// failure. libp2p-ping reports the second failure in a row, and the node
-/// then closes the connection: within about 30 s of the peer's going.
+/// sends nothing that says it has gone. libp2p-ping reports the second
+/// failure in a row, and the node then closes the connection: within about
+/// 30 s of the peer's going.
 const PING_EVERY: Duration = Duration::from_secs(5);
 const PING_TIMEOUT: Duration = Duration::from_secs(10);
 
