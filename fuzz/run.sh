@@ -4,12 +4,16 @@
 #   fuzz/run.sh SECONDS            # e.g. nice -n 19 fuzz/run.sh 300
 #   TARGETS="dag_pb config" fuzz/run.sh 60
 #   SANITIZER=none fuzz/run.sh 60      # default: address (see RESULTS.md)
+#   REPORT_ONLY=1 fuzz/run.sh 300      # table from the logs in work/logs
 #
 # Builds all targets once (release, debug assertions and overflow checks
 # on), then runs each binary over a scratch copy of its seed corpus
 # (fuzz/work/<target>/, gitignored) so the committed corpus stays small.
 # Crash inputs land in fuzz/artifacts/<target>/ and are copied to
 # fuzz/regressions/<target>/, which tests/fuzz_regressions.rs replays.
+# REPORT_ONLY=1 skips building and fuzzing and writes the table from the
+# logs already in work/logs/, so a run that was stopped part-way can be
+# finished with TARGETS=... and reported whole.
 # Needs cargo-fuzz (`cargo install cargo-fuzz --locked`); on a stable
 # toolchain RUSTC_BOOTSTRAP=1 lets it pass its -Z flags.
 set -euo pipefail
@@ -37,11 +41,14 @@ max_len() {
   esac
 }
 
-cargo fuzz build -O -a -s "$sanitizer" --codegen-units 4
+mkdir -p work/logs artifacts regressions
+if [ -z "${REPORT_ONLY:-}" ]; then
+  cargo fuzz build -O -a -s "$sanitizer" --codegen-units 4
+fi
 bin_dir=$fuzz/target/x86_64-unknown-linux-gnu/release
 
-mkdir -p work/logs artifacts regressions
 for t in $targets; do
+  [ -z "${REPORT_ONLY:-}" ] || break
   rm -rf "work/$t" "artifacts/$t"
   mkdir -p "work/$t" "artifacts/$t"
   cp -r "corpus/$t/." "work/$t/"

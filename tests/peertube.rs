@@ -367,9 +367,11 @@ async fn two_daemons_take_one_copy_from_the_origin() {
         first.seed(&instance.watch(UUID)).await;
         let liar = TestPeer::start_with(Misbehaviour::Liar, &[first.tcp_addr().await]).await;
         liar.swarm.join(UUID).await;
+        // The deadline bounds a player's wait, which this test does not
+        // measure; a loaded machine must not send the segment to the origin.
         let second = Daemon::start_p2p(
             &work.path().join("second"),
-            "",
+            "p2p_timeout_ms = 10000\n",
             &format!(
                 "bootstrap = [{:?}, {:?}]",
                 first.tcp_addr().await,

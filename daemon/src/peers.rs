@@ -178,6 +178,15 @@ impl PeerFetcher {
         let candidates = peers.lock().unwrap_or_else(|p| p.into_inner()).clone();
         for i in 0..candidates.len() {
             let peer = candidates[(start + i) % candidates.len()];
+            // Another block of this file may have caught the peer lying
+            // since the list was read.
+            if !peers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&peer)
+            {
+                continue;
+            }
             // A stream dies when the peer's accept queue is momentarily full
             // (libp2p-stream keeps one slot) or with a connection the peer
             // replaced; a short pause and another try usually get through.
@@ -205,7 +214,11 @@ impl PeerFetcher {
                         break;
                     }
                     Err(e @ (FetchError::Wire(_) | FetchError::Open(_)))
-                        if attempt + 1 < STREAM_TRIES =>
+                        if attempt + 1 < STREAM_TRIES
+                            && peers
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .contains(&peer) =>
                     {
                         debug!(%peer, cid = %cid, error = %e, "block stream failed; trying again");
                         tokio::time::sleep(Duration::from_millis(5 << attempt)).await;
