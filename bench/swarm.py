@@ -475,7 +475,8 @@ def cdn_fetches(daemon: Daemon) -> dict[str, int]:
     if p.exists():
         for ln in p.read_text(errors="replace").splitlines():
             ln = ANSI.sub("", ln)
-            if "fetched segment from CDN" in ln:
+            # Whole, or passed through to the player as it arrived.
+            if "fetched segment from CDN" in ln or "passed a segment through from the CDN" in ln:
                 m = re.search(r'reason="?([^"]+?)"?$', ln.strip())
                 reason = m.group(1) if m else "?"
                 reasons[reason] = reasons.get(reason, 0) + 1
@@ -784,7 +785,7 @@ def report(r: dict) -> str:
           f"| {o['play_seconds_mean']:.1f} / {o['play_seconds_max']:.1f} |")
     a("")
     a("Segment fetches are counted from the viewers' logs (`segment from peers`, player and prefetch "
-      "alike; `fetched segment from CDN`, whose reasons were: " + "; ".join(
+      "alike; `fetched segment from CDN` and `passed a segment through from the CDN`, whose reasons were: " + "; ".join(
           f"{o['name']}: " + (", ".join(f"{k} × {c}" for k, c in sorted(o["viewer_cdn_fetches"].items())) or "none")
           for o in r["offload"]) + "). The seeder's own fetch of the copy is not among them.")
     a("Block streams dropped by the serving side (libp2p-stream's `Channel is full, dropping inbound "
