@@ -583,3 +583,121 @@ async fn an_upstream_that_breaks_mid_body_leaves_nothing_stored() {
     .await
     .expect("test timed out");
 }
+
+/// The block files of the stored segment whose leaves are `leaf_len` long.
+fn leaf_files(data_dir: &Path, leaf_len: u64) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![data_dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                dirs.push(path);
+            } else if meta.len() == leaf_len
+                && path.ancestors().any(|a| a.ends_with("blocks"))
+                && !path
+                    .ancestors()
+                    .any(|a| a.file_name() == Some(".tmp".as_ref()))
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// A stored segment of several blocks goes from its block files with
+/// sendfile(2): byte-exact, every byte counted as sent from the files.
+/// A block file changed on disk behind the store's back is caught before
+/// it is sent again, dropped, and the segment fetched again, so the
+/// player still gets exactly the origin's bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_hits_go_from_their_block_files_and_a_corrupted_one_is_fetched_again() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let origin = work.path().join("origin");
+        support::media::make_big_video(&origin.join("big"));
+        let cdn = TestCdn::start(&origin).await;
+        let daemon = Daemon::start(&work.path().join("d"), "").await;
+        let path = first_segment_path(&daemon, &cdn.url("big/index.m3u8")).await;
+        let expected = std::fs::read(origin.join("big/seg_000.ts")).unwrap();
+        let get = || async {
+            let r = client().get(daemon.url(&path)).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            let etag = r
+                .headers()
+                .get("etag")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (etag, r.bytes().await.unwrap())
+        };
+        const SENT: &str = "swarmseed_bytes_sent_from_files_total";
+
+        assert!(
+            get().await.1 == expected,
+            "the miss is not the origin's bytes"
+        );
+        daemon.wait_stored(1).await;
+        let before = daemon.metric(SENT).await;
+        let (etag, hit) = get().await;
+        assert!(hit == expected, "the hit is not the origin's bytes");
+        assert!(etag.is_some(), "a hit names its CID");
+        assert_eq!(
+            daemon.metric(SENT).await - before,
+            expected.len() as f64,
+            "the hit did not go from the block files"
+        );
+        assert_eq!(cdn.requests_for("/big/seg_000.ts"), 1);
+
+        // One byte changed in place in one leaf's file.
+        let leaves = leaf_files(&work.path().join("d/data"), 1 << 20);
+        assert_eq!(leaves.len(), 3, "three whole 1 MiB leaves: {leaves:?}");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&leaves[1])
+            .unwrap();
+        use std::io::{Read, Seek, SeekFrom, Write};
+        let mut byte = [0u8];
+        file.seek(SeekFrom::Start(1234)).unwrap();
+        file.read_exact(&mut byte).unwrap();
+        file.seek(SeekFrom::Start(1234)).unwrap();
+        file.write_all(&[byte[0] ^ 0x40]).unwrap();
+        file.sync_all().unwrap();
+        drop(file);
+
+        let before = daemon.metric(SENT).await;
+        assert!(
+            get().await.1 == expected,
+            "a corrupted block reached the player"
+        );
+        assert!(
+            daemon.log().contains("block fails its CID"),
+            "the corrupted block went unnoticed:\n{}",
+            daemon.log()
+        );
+        assert_eq!(
+            cdn.requests_for("/big/seg_000.ts"),
+            2,
+            "the damaged segment was not fetched again"
+        );
+        daemon.wait_stored(1).await;
+        assert!(get().await.1 == expected, "the refetched segment differs");
+        assert!(
+            daemon.metric(SENT).await - before >= expected.len() as f64,
+            "the refetched segment did not go from its block files"
+        );
+        // A range of it, cut from the same verified bytes.
+        let part = client()
+            .get(daemon.url(&path))
+            .header("Range", "bytes=1048000-2097300")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(part.status(), 206);
+        assert!(part.bytes().await.unwrap() == expected[1048000..=2097300]);
+        assert!(daemon.healthy().await);
+    })
+    .await
+    .expect("test timed out");
+}

@@ -47,18 +47,11 @@ fn media_paths(playlist: &str) -> Vec<String> {
 }
 
 async fn refused_total(daemon: &Daemon, rule: &str) -> u64 {
-    let text = reqwest::get(daemon.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let line = format!("swarmseed_requests_refused_total{{rule=\"{rule}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&line))
-        .unwrap_or_else(|| panic!("no {line} in /metrics"))
-        .parse()
-        .unwrap()
+    daemon
+        .metric(&format!(
+            "swarmseed_requests_refused_total{{rule=\"{rule}\"}}"
+        ))
+        .await as u64
 }
 
 #[tokio::test]

@@ -27,7 +27,7 @@ use crate::playlists::LiveCache;
 use crate::rooms::Rooms;
 use crate::sha256_list;
 use crate::store::unixfs::{self, Dag};
-use crate::store::{Store, StoreError};
+use crate::store::{ForPlayer, Store, StoreError, StoredSegment};
 use crate::trust::{Trust, Trusted};
 
 /// Bounds on what the origin may send.
@@ -822,6 +822,15 @@ fn named_cid(url: &Url) -> Option<Cid> {
     None
 }
 
+fn from_store(s: StoredSegment) -> Segment {
+    Segment {
+        bytes: s.bytes,
+        content_type: s.content_type,
+        cid: s.cid.to_string(),
+        origin: Origin::Store,
+    }
+}
+
 impl Fetcher {
     /// The segment if the store holds it.
     pub async fn stored(&self, key: &SegmentKey) -> Option<Segment> {
@@ -831,12 +840,7 @@ impl Fetcher {
             .get_segment(&key.to_string())
             .await
             .ok()??;
-        Some(Segment {
-            bytes: s.bytes,
-            content_type: s.content_type,
-            cid: s.cid.to_string(),
-            origin: Origin::Store,
-        })
+        Some(from_store(s))
     }
 
     /// A playlist as fresh as its kind needs, read without playing it: no
@@ -865,12 +869,7 @@ impl SegmentSource for Fetcher {
 
     async fn segment(&self, key: &SegmentKey) -> Result<Segment, SourceError> {
         let found = match self.inner.store.get_segment(&key.to_string()).await {
-            Ok(Some(s)) => Some(Segment {
-                bytes: s.bytes,
-                content_type: s.content_type,
-                cid: s.cid.to_string(),
-                origin: Origin::Store,
-            }),
+            Ok(Some(s)) => Some(from_store(s)),
             Ok(None) => None,
             Err(e) => {
                 warn!(segment = %key, error = %e, "store read failed; fetching instead");
@@ -886,8 +885,16 @@ impl SegmentSource for Fetcher {
     }
 
     async fn deliver(&self, key: &SegmentKey) -> Result<Delivery, SourceError> {
-        let delivery = match self.stored(key).await {
-            Some(s) => Delivery::Whole(s),
+        let stored = match self.inner.store.for_player(&key.to_string()).await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(segment = %key, error = %e, "store read failed; fetching instead");
+                None
+            }
+        };
+        let delivery = match stored {
+            Some(ForPlayer::Memory(s)) => Delivery::Whole(from_store(s)),
+            Some(ForPlayer::Files(f)) => Delivery::Files(f),
             None => self.inner.deliver(key).await?,
         };
         self.inner.prefetch_after(key);

@@ -8,6 +8,7 @@ mod access;
 mod api;
 mod error;
 mod events;
+mod files;
 #[doc(hidden)]
 pub mod fuzz_api;
 mod hls;
@@ -33,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use access::{Access, Refused};
 pub use error::ApiError;
+pub use files::{FileSpan, StoredFiles, sent_from_files};
 pub use hls::paths::{PathKey, PathKind, Paths, VideoTag, ipfs_cid};
 pub use hls::rewrite::{References, RewriteError, references, rewrite_playlist};
 pub use node::{NodeApi, NodeInfo, SeedOptions, SeedRequest, VideoStatus};

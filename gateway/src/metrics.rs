@@ -42,6 +42,12 @@ pub async fn metrics<S: SegmentSource>(State(state): State<GatewayState<S>>) -> 
         s.bytes_from_store as f64,
     );
     metric(
+        "bytes_sent_from_files_total",
+        "counter",
+        "Stored bytes the gateway sent from block files with sendfile(2), without copying them through the daemon.",
+        crate::files::sent_from_files() as f64,
+    );
+    metric(
         "bytes_uploaded_total",
         "counter",
         "Bytes uploaded to peers.",

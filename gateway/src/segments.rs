@@ -5,8 +5,11 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use tracing::warn;
+
 use crate::GatewayState;
 use crate::error::ApiError;
+use crate::files::{FilesBody, StoredFiles};
 use crate::hls::paths::{PathKind, decode_range};
 use crate::range::{RangeReply, parse};
 use crate::source::{Delivery, Origin, SegmentKey, SegmentSource, Streaming};
@@ -53,6 +56,7 @@ pub async fn segment<S: SegmentSource>(
         match state.source.deliver(&key).await? {
             Delivery::Whole(seg) => seg,
             Delivery::Streaming(s) => return Ok(streamed(s, file)),
+            Delivery::Files(f) => return from_files(&state, f, file),
         }
     };
     let length = seg.bytes.len() as u64;
@@ -77,18 +81,42 @@ pub async fn segment<S: SegmentSource>(
         .unwrap_or_else(|| content_type_for(file));
     let mut response = (status, Body::from(body)).into_response();
     let h = response.headers_mut();
+    stored_headers(h, content_type, &seg.cid);
+    if let Some(cr) = content_range {
+        h.insert(header::CONTENT_RANGE, value(&cr));
+    }
+    Ok(response)
+}
+
+/// A stored segment sent from its block files (see `files`).
+fn from_files<S: SegmentSource>(
+    state: &GatewayState<S>,
+    f: StoredFiles,
+    file: &str,
+) -> Result<Response, ApiError> {
+    let body = FilesBody::new(&f.spans, None).map_err(|e| {
+        warn!(cid = %f.cid, error = %e, "mapping stored block files failed");
+        ApiError::from(crate::SourceError::Store)
+    })?;
+    Counters::add(&state.telemetry.counters.bytes_from_store, f.len());
+    let content_type = f
+        .content_type
+        .as_deref()
+        .unwrap_or_else(|| content_type_for(file));
+    let mut response = Body::new(body).into_response();
+    stored_headers(response.headers_mut(), content_type, &f.cid);
+    Ok(response)
+}
+
+fn stored_headers(h: &mut HeaderMap, content_type: &str, cid: &str) {
     h.insert(header::CONTENT_TYPE, value(content_type));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    h.insert(header::ETAG, etag(&seg.cid));
+    h.insert(header::ETAG, etag(&cid));
     // A segment URL names fixed bytes; the CID in the ETag proves it.
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=86400"),
     );
-    if let Some(cr) = content_range {
-        h.insert(header::CONTENT_RANGE, value(&cr));
-    }
-    Ok(response)
 }
 
 /// A miss as it arrives: no ETag yet (its CID is known at the end), and a

@@ -467,7 +467,8 @@ impl http_body::Body for Guarded {
     }
 }
 
-/// The socket, noting when bytes move.
+/// The socket, noting when bytes move, and sending mapped block files
+/// with `sendfile(2)` (see `files`).
 struct Watched {
     inner: TcpStream,
     conn: Arc<Conn>,
@@ -505,7 +506,7 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        let r = crate::files::poll_write(&mut self.inner, cx, &[io::IoSlice::new(buf)]);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.moved();
         }
@@ -517,7 +518,7 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        let r = crate::files::poll_write(&mut self.inner, cx, bufs);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.moved();
         }

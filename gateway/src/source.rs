@@ -71,10 +71,12 @@ pub struct Segment {
     pub origin: Origin,
 }
 
-/// A segment as a player gets it: whole, or passed through as it arrives.
+/// A segment as a player gets it: whole, passed through as it arrives, or
+/// sent from the store's block files by the kernel.
 pub enum Delivery {
     Whole(Segment),
     Streaming(Streaming),
+    Files(crate::files::StoredFiles),
 }
 
 /// A miss passed through to the player while the source hashes and stores

@@ -261,6 +261,23 @@ impl Daemon {
         }
     }
 
+    /// The value of one sample on `/metrics`: `name` with its labels, if
+    /// any, as the line spells them.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = reqwest::get(self.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let line = format!("{name} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&line))
+            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+            .parse()
+            .unwrap()
+    }
+
     pub async fn healthy(&self) -> bool {
         matches!(reqwest::get(self.url("/api/v1/health")).await, Ok(r) if r.status().is_success())
     }

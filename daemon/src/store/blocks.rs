@@ -2,11 +2,16 @@
 //!
 //! A block is written to a temp file, fsynced and renamed into place, so a
 //! crash leaves either the whole block or none of it. Every read is checked
-//! against the CID all the same, because disks and filesystems fail too.
+//! against the CID all the same, because disks and filesystems fail too; a
+//! file opened to be sent as it is (`open_checked`) is hashed when this
+//! process has not yet checked it as it now stands.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use bytes::Bytes;
 use cid::Cid;
@@ -17,7 +22,36 @@ use super::unixfs::{Block, verify};
 pub struct BlockFiles {
     dir: PathBuf,
     tmp: PathBuf,
+    /// Block files this process checked against their CIDs, as they were
+    /// then. Any write to a file, by anything, changes its ctime, so a
+    /// file whose stamp still matches holds the bytes that were checked.
+    checked: Mutex<HashMap<Cid, Stamp>>,
 }
+
+/// A file's identity and its last change, as `stat(2)` gives them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(m: &fs::Metadata) -> Self {
+        Self {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+}
+
+/// Stamps kept at most; past it the oldest are simply checked again.
+const MAX_CHECKED: usize = 1 << 16;
 
 impl BlockFiles {
     pub fn open(dir: &Path) -> io::Result<Self> {
@@ -34,6 +68,7 @@ impl BlockFiles {
         Ok(Self {
             dir: dir.to_path_buf(),
             tmp,
+            checked: Mutex::default(),
         })
     }
 
@@ -68,7 +103,62 @@ impl BlockFiles {
             return Err(e);
         }
         // The rename itself must reach the disk before the index names the block.
-        File::open(shard)?.sync_all()
+        File::open(shard)?.sync_all()?;
+        // Its bytes were checked by the import that made the block.
+        if let Ok(m) = fs::metadata(&path) {
+            self.stamp(block.cid, Stamp::of(&m));
+        }
+        Ok(())
+    }
+
+    fn stamp(&self, cid: Cid, stamp: Stamp) {
+        let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+        if checked.len() >= MAX_CHECKED {
+            checked.clear();
+        }
+        checked.insert(cid, stamp);
+    }
+
+    fn unstamp(&self, cid: &Cid) {
+        self.checked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(cid);
+    }
+
+    /// The block's file, open, if present and intact: hashed only when
+    /// this process has not checked it as it now stands. A block that
+    /// fails its CID is deleted and reported as absent, as by `get`.
+    pub fn open_checked(&self, cid: &Cid) -> io::Result<Option<(File, u64)>> {
+        let path = self.path(cid);
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let before = Stamp::of(&file.metadata()?);
+        let known = self
+            .checked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(cid)
+            .copied();
+        if known == Some(before) {
+            return Ok(Some((file, before.len)));
+        }
+        let mut data = Vec::with_capacity(before.len as usize);
+        file.read_to_end(&mut data)?;
+        if !verify(cid, &data) {
+            warn!(cid = %cid, path = %path.display(), "block fails its CID; dropping it");
+            self.unstamp(cid);
+            fs::remove_file(&path)?;
+            return Ok(None);
+        }
+        // Changed while being read: checked bytes, but not a stamp to trust.
+        if Stamp::of(&file.metadata()?) == before {
+            self.stamp(*cid, before);
+        }
+        Ok(Some((file, data.len() as u64)))
     }
 
     /// Deletes a block no object holds any more.
@@ -76,6 +166,7 @@ impl BlockFiles {
         let Ok(cid) = Cid::try_from(cid) else {
             return Ok(());
         };
+        self.unstamp(&cid);
         match fs::remove_file(self.path(&cid)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
@@ -95,6 +186,7 @@ impl BlockFiles {
             return Ok(Some(data.into()));
         }
         warn!(cid = %cid, path = %path.display(), "block fails its CID; dropping it");
+        self.unstamp(cid);
         fs::remove_file(&path)?;
         Ok(None)
     }

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use cid::Cid;
-use gateway::StoreUsage;
+use gateway::{FileSpan, StoreUsage, StoredFiles};
 use tracing::warn;
 
 use blocks::BlockFiles;
@@ -60,6 +60,17 @@ impl Limits {
             min_free: 0,
         }
     }
+}
+
+/// Segments of at least this many bytes (a whole block or more) go to
+/// players from their block files: copying them through memory would cost
+/// more than opening and mapping the files.
+pub const FILES_MIN: u64 = unixfs::CHUNK as u64;
+
+/// A stored segment for a player.
+pub enum ForPlayer {
+    Memory(StoredSegment),
+    Files(StoredFiles),
 }
 
 /// A stored segment, whole and verified.
@@ -175,6 +186,29 @@ impl Store {
         }
         let key = key.to_owned();
         self.blocking(move |inner| inner.read_segment(&key)).await
+    }
+
+    /// The segment under `key` as a player gets it: a large one as its
+    /// block files, which the gateway hands to the kernel to send (see
+    /// [`FILES_MIN`]); a smaller one from memory, or read and verified.
+    pub async fn for_player(&self, key: &str) -> Result<Option<ForPlayer>, StoreError> {
+        if let Some(hit) = self.inner.hot.get(key)
+            && (hit.bytes.len() as u64) < FILES_MIN
+        {
+            self.inner.access.touch_hit(&hit.cid);
+            return Ok(Some(ForPlayer::Memory(hit)));
+        }
+        let key = key.to_owned();
+        self.blocking(move |inner| {
+            let Some(meta) = inner.index.segment(&key)? else {
+                return Ok(None);
+            };
+            if meta.size < FILES_MIN {
+                return Ok(inner.read_segment(&key)?.map(ForPlayer::Memory));
+            }
+            Ok(inner.segment_files(&key, meta)?.map(ForPlayer::Files))
+        })
+        .await
     }
 
     /// Which of `keys` the index names a segment for: one lookup each, no
@@ -304,40 +338,108 @@ impl Inner {
     /// Reads the file under `root`, every block verified; `None` if any block
     /// is missing or damaged.
     fn assemble(&self, root: &Cid, size: u64) -> Result<Option<Bytes>, StoreError> {
-        let Some(block) = self.blocks.get(root)? else {
-            return Ok(None);
-        };
         if root.codec() == unixfs::RAW {
-            return Ok((block.len() as u64 == size).then_some(block));
+            let block = self.blocks.get(root)?;
+            return Ok(block.filter(|b| b.len() as u64 == size));
         }
         let mut out = BytesMut::with_capacity(size as usize);
+        let whole = self.walk_leaves(root, |leaf| {
+            let Some(b) = self.blocks.get(leaf)? else {
+                return Ok(false);
+            };
+            if (out.len() + b.len()) as u64 > size {
+                return Ok(false);
+            }
+            out.extend_from_slice(&b);
+            Ok(true)
+        })?;
+        Ok((whole && out.len() as u64 == size).then(|| out.freeze()))
+    }
+
+    /// The file under `root` as its leaves' block files, each checked as
+    /// `BlockFiles::open_checked` does; `None` if any is missing or damaged.
+    fn leaf_files(&self, root: &Cid, size: u64) -> Result<Option<Vec<FileSpan>>, StoreError> {
+        let mut spans = Vec::new();
+        let mut total = 0u64;
+        let mut open = |leaf: &Cid| -> Result<bool, StoreError> {
+            let Some((file, len)) = self.blocks.open_checked(leaf)? else {
+                return Ok(false);
+            };
+            total += len;
+            spans.push(FileSpan {
+                file: Arc::new(file),
+                len,
+            });
+            Ok(total <= size)
+        };
+        let whole = if root.codec() == unixfs::RAW {
+            open(root)?
+        } else {
+            self.walk_leaves(root, open)?
+        };
+        Ok((whole && total == size).then_some(spans))
+    }
+
+    /// Visits the raw leaves under the dag-pb node `root` in file order,
+    /// reading the nodes on the way verified; `false` if a node is missing
+    /// or damaged or `visit` says stop.
+    fn walk_leaves(
+        &self,
+        root: &Cid,
+        mut visit: impl FnMut(&Cid) -> Result<bool, StoreError>,
+    ) -> Result<bool, StoreError> {
+        let Some(block) = self.blocks.get(root)? else {
+            return Ok(false);
+        };
         let mut stack = vec![block];
-        // Depth-first over dag-pb nodes; leaves are appended in file order.
+        // Depth-first over dag-pb nodes.
         let mut pending: Vec<Cid> = Vec::new();
         while let Some(node) = stack.pop() {
             let Ok(mut kids) = unixfs::links(&node) else {
-                return Ok(None);
+                return Ok(false);
             };
             kids.reverse();
             pending.extend(kids);
             while let Some(next) = pending.pop() {
-                let Some(b) = self.blocks.get(&next)? else {
-                    return Ok(None);
-                };
                 if next.codec() == unixfs::RAW {
-                    if (out.len() + b.len()) as u64 > size {
-                        return Ok(None);
+                    if !visit(&next)? {
+                        return Ok(false);
                     }
-                    out.extend_from_slice(&b);
                 } else if next.codec() == unixfs::DAG_PB {
+                    let Some(b) = self.blocks.get(&next)? else {
+                        return Ok(false);
+                    };
                     stack.push(b);
                     break;
                 } else {
-                    return Ok(None);
+                    return Ok(false);
                 }
             }
         }
-        Ok((out.len() as u64 == size).then(|| out.freeze()))
+        Ok(true)
+    }
+
+    /// A large segment as its block files, for the kernel to send.
+    fn segment_files(
+        &self,
+        key: &str,
+        meta: SegmentMeta,
+    ) -> Result<Option<StoredFiles>, StoreError> {
+        let spans = match Cid::try_from(meta.cid.as_str()) {
+            Ok(root) => self.leaf_files(&root, meta.size)?,
+            Err(_) => None,
+        };
+        let Some(spans) = spans else {
+            warn!(key, cid = %meta.cid, "stored segment incomplete or damaged; will fetch again");
+            self.locked(|inner| inner.remove(&meta.cid))?;
+            return Ok(None);
+        };
+        self.access.touch(&meta.cid);
+        Ok(Some(StoredFiles {
+            spans,
+            content_type: meta.content_type,
+            cid: meta.cid,
+        }))
     }
 
     fn locked<T>(&self, f: impl FnOnce(&Self) -> Result<T, StoreError>) -> Result<T, StoreError> {

@@ -204,3 +204,50 @@ async fn hot_blocks_are_served_from_memory_and_go_with_their_object() {
     assert!(store.inner.hot_blocks.get(&cid).is_none());
     assert_eq!(store.get_block(&cid).await.unwrap(), None);
 }
+
+/// The files behind `for_player`'s answer, read back in order.
+fn read_spans(f: &gateway::StoredFiles) -> Vec<u8> {
+    use std::os::unix::fs::FileExt;
+    let mut out = Vec::new();
+    for span in &f.spans {
+        let mut buf = vec![0u8; span.len as usize];
+        span.file.read_exact_at(&mut buf, 0).unwrap();
+        out.extend_from_slice(&buf);
+    }
+    out
+}
+
+#[tokio::test]
+async fn large_segments_go_to_players_as_checked_files_and_small_ones_from_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), u64::MAX);
+    let small = bytes(3, 1000);
+    let large = bytes(4, 2 * CHUNK + 77);
+    put(&store, "small", &small).await;
+    let root = put(&store, "large", &large).await;
+    match store.for_player("small").await.unwrap() {
+        Some(super::ForPlayer::Memory(s)) => assert_eq!(s.bytes, small),
+        _ => panic!("a small segment not from memory"),
+    }
+    let Some(super::ForPlayer::Files(f)) = store.for_player("large").await.unwrap() else {
+        panic!("a large segment not as files");
+    };
+    assert_eq!(f.cid, root);
+    assert_eq!(f.spans.len(), 3);
+    assert_eq!(read_spans(&f), large);
+    drop(f);
+
+    // A leaf changed in place is caught: dropped, and the segment gone.
+    let leaf = unixfs::import(&large).blocks[1].cid;
+    let path = store.inner.blocks.path_of(&leaf);
+    let mut data = std::fs::read(&path).unwrap();
+    data[10] ^= 1;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, &data))
+        .unwrap();
+    assert!(store.for_player("large").await.unwrap().is_none());
+    assert!(!path.exists(), "the damaged block file stays");
+    assert!(store.for_player("small").await.unwrap().is_some());
+}
