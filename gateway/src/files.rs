@@ -130,11 +130,14 @@ fn lookup(buf: &[u8]) -> Option<(RawFd, u64, usize)> {
 
 /// Writes `bufs` to `socket`: a leading buffer that maps a block file
 /// goes by `sendfile(2)`; otherwise the buffers before the first such one
-/// go as any write would.
+/// go as any write would. Once a mapped buffer is in sight the socket is
+/// corked, so the headers and the file leave in full segments (a receiver
+/// pays per segment); [`uncork`] on flush sends what is left.
 pub(crate) fn poll_write(
     socket: &mut tokio::net::TcpStream,
     cx: &mut Context<'_>,
     bufs: &[io::IoSlice<'_>],
+    corked: &mut bool,
 ) -> Poll<io::Result<usize>> {
     use tokio::io::AsyncWrite;
     if LIVE.load(Ordering::Relaxed) == 0 {
@@ -142,14 +145,49 @@ pub(crate) fn poll_write(
     }
     let first = bufs.iter().position(|b| !b.is_empty()).unwrap_or(0);
     let bufs = &bufs[first..];
-    if let Some((fd, offset, len)) = bufs.first().and_then(|b| lookup(b)) {
-        return poll_sendfile(socket, cx, fd, offset, len);
-    }
     let plain = bufs
         .iter()
         .position(|b| lookup(b).is_some())
         .unwrap_or(bufs.len());
+    if plain < bufs.len() && !*corked {
+        *corked = set_cork(socket, true);
+    }
+    if plain == 0
+        && let Some((fd, offset, len)) = bufs.first().and_then(|b| lookup(b))
+    {
+        return poll_sendfile(socket, cx, fd, offset, len);
+    }
     Pin::new(socket).poll_write_vectored(cx, &bufs[..plain])
+}
+
+/// Ends what [`poll_write`] corked: the last partial segment goes now.
+pub(crate) fn uncork(socket: &tokio::net::TcpStream, corked: &mut bool) {
+    if *corked {
+        set_cork(socket, false);
+        *corked = false;
+    }
+}
+
+/// `true` if the socket is now corked.
+#[cfg(target_os = "linux")]
+fn set_cork(socket: &tokio::net::TcpStream, on: bool) -> bool {
+    let v: libc::c_int = on.into();
+    // SAFETY: a plain option on a socket this borrow keeps open.
+    let r = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_CORK,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    on && r == 0
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_cork(_: &tokio::net::TcpStream, _: bool) -> bool {
+    false
 }
 
 #[cfg(target_os = "linux")]

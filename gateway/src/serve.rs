@@ -340,6 +340,7 @@ async fn connection(
         inner: stream,
         conn: conn.clone(),
         registry: registry.clone(),
+        corked: false,
     };
     let service = {
         let (conn, registry) = (conn.clone(), registry.clone());
@@ -473,6 +474,8 @@ struct Watched {
     inner: TcpStream,
     conn: Arc<Conn>,
     registry: Arc<Registry>,
+    /// Corked for a body sent from block files (see `files`).
+    corked: bool,
 }
 
 impl Watched {
@@ -506,7 +509,13 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let r = crate::files::poll_write(&mut self.inner, cx, &[io::IoSlice::new(buf)]);
+        let this = &mut *self;
+        let r = crate::files::poll_write(
+            &mut this.inner,
+            cx,
+            &[io::IoSlice::new(buf)],
+            &mut this.corked,
+        );
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.moved();
         }
@@ -518,7 +527,8 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let r = crate::files::poll_write(&mut self.inner, cx, bufs);
+        let this = &mut *self;
+        let r = crate::files::poll_write(&mut this.inner, cx, bufs, &mut this.corked);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.moved();
         }
@@ -530,7 +540,9 @@ impl AsyncWrite for Watched {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let this = &mut *self;
+        crate::files::uncork(&this.inner, &mut this.corked);
+        Pin::new(&mut this.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -30,7 +30,7 @@ pub struct BlockFiles {
 
 /// A file's identity and its last change, as `stat(2)` gives them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Stamp {
+pub struct Stamp {
     dev: u64,
     ino: u64,
     len: u64,
@@ -39,6 +39,15 @@ struct Stamp {
 }
 
 impl Stamp {
+    pub fn size(&self) -> u64 {
+        self.len
+    }
+
+    /// The stamp of an open file, as it stands now.
+    pub fn now(file: &File) -> io::Result<Self> {
+        Ok(Self::of(&file.metadata()?))
+    }
+
     fn of(m: &fs::Metadata) -> Self {
         Self {
             dev: m.dev(),
@@ -129,7 +138,7 @@ impl BlockFiles {
     /// The block's file, open, if present and intact: hashed only when
     /// this process has not checked it as it now stands. A block that
     /// fails its CID is deleted and reported as absent, as by `get`.
-    pub fn open_checked(&self, cid: &Cid) -> io::Result<Option<(File, u64)>> {
+    pub fn open_checked(&self, cid: &Cid) -> io::Result<Option<(File, Stamp)>> {
         let path = self.path(cid);
         let mut file = match File::open(&path) {
             Ok(f) => f,
@@ -144,7 +153,7 @@ impl BlockFiles {
             .get(cid)
             .copied();
         if known == Some(before) {
-            return Ok(Some((file, before.len)));
+            return Ok(Some((file, before)));
         }
         let mut data = Vec::with_capacity(before.len as usize);
         file.read_to_end(&mut data)?;
@@ -155,10 +164,11 @@ impl BlockFiles {
             return Ok(None);
         }
         // Changed while being read: checked bytes, but not a stamp to trust.
-        if Stamp::of(&file.metadata()?) == before {
-            self.stamp(*cid, before);
+        if Stamp::of(&file.metadata()?) != before || data.len() as u64 != before.len {
+            return Ok(None);
         }
-        Ok(Some((file, data.len() as u64)))
+        self.stamp(*cid, before);
+        Ok(Some((file, before)))
     }
 
     /// Deletes a block no object holds any more.

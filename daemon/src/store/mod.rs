@@ -67,6 +67,40 @@ impl Limits {
 /// more than opening and mapping the files.
 pub const FILES_MIN: u64 = unixfs::CHUNK as u64;
 
+/// Large segments whose block files stay open (a few descriptors each).
+const OPEN_SEGMENTS: usize = 64;
+
+/// One block file, open, as it stood when it was checked.
+struct OpenSpan {
+    span: FileSpan,
+    stamp: blocks::Stamp,
+}
+
+struct OpenSegment {
+    root: Cid,
+    spans: Vec<OpenSpan>,
+    content_type: Option<String>,
+    cid: String,
+}
+
+impl OpenSegment {
+    /// Whether every file is as it was checked: a write by anything since
+    /// changes its ctime.
+    fn unchanged(&self) -> bool {
+        self.spans
+            .iter()
+            .all(|s| blocks::Stamp::now(&s.span.file).is_ok_and(|now| now == s.stamp))
+    }
+
+    fn files(&self) -> StoredFiles {
+        StoredFiles {
+            spans: self.spans.iter().map(|s| s.span.clone()).collect(),
+            content_type: self.content_type.clone(),
+            cid: self.cid.clone(),
+        }
+    }
+}
+
 /// A stored segment for a player.
 pub enum ForPlayer {
     Memory(StoredSegment),
@@ -109,6 +143,10 @@ struct Inner {
     /// for one is answered with no disk read and no hash, since this
     /// process checked it when it last came off the disk.
     hot_blocks: quick_cache::sync::Cache<Cid, Bytes, BlockWeight>,
+    /// Large segments recently sent from their block files, the files
+    /// kept open with the stamps they had when checked: a hit then needs
+    /// one `fstat` per file, and no trip to the blocking pool.
+    open: quick_cache::sync::Cache<String, Arc<OpenSegment>>,
     objects: AtomicU64,
     bytes: AtomicU64,
     max_bytes: u64,
@@ -152,6 +190,7 @@ impl Store {
                 blocks,
                 hot,
                 hot_blocks,
+                open: quick_cache::sync::Cache::new(OPEN_SEGMENTS),
                 objects: AtomicU64::new(objects),
                 bytes: AtomicU64::new(bytes),
                 max_bytes: limits.max_bytes,
@@ -192,6 +231,14 @@ impl Store {
     /// block files, which the gateway hands to the kernel to send (see
     /// [`FILES_MIN`]); a smaller one from memory, or read and verified.
     pub async fn for_player(&self, key: &str) -> Result<Option<ForPlayer>, StoreError> {
+        if let Some(open) = self.inner.open.get(key) {
+            if open.unchanged() {
+                self.inner.access.touch_hit(&open.root);
+                return Ok(Some(ForPlayer::Files(open.files())));
+            }
+            // Checked again, the slow way, below.
+            self.inner.open.remove(key);
+        }
         if let Some(hit) = self.inner.hot.get(key)
             && (hit.bytes.len() as u64) < FILES_MIN
         {
@@ -358,17 +405,20 @@ impl Inner {
 
     /// The file under `root` as its leaves' block files, each checked as
     /// `BlockFiles::open_checked` does; `None` if any is missing or damaged.
-    fn leaf_files(&self, root: &Cid, size: u64) -> Result<Option<Vec<FileSpan>>, StoreError> {
+    fn leaf_files(&self, root: &Cid, size: u64) -> Result<Option<Vec<OpenSpan>>, StoreError> {
         let mut spans = Vec::new();
         let mut total = 0u64;
         let mut open = |leaf: &Cid| -> Result<bool, StoreError> {
-            let Some((file, len)) = self.blocks.open_checked(leaf)? else {
+            let Some((file, stamp)) = self.blocks.open_checked(leaf)? else {
                 return Ok(false);
             };
-            total += len;
-            spans.push(FileSpan {
-                file: Arc::new(file),
-                len,
+            total += stamp.size();
+            spans.push(OpenSpan {
+                span: FileSpan {
+                    file: Arc::new(file),
+                    len: stamp.size(),
+                },
+                stamp,
             });
             Ok(total <= size)
         };
@@ -425,21 +475,26 @@ impl Inner {
         key: &str,
         meta: SegmentMeta,
     ) -> Result<Option<StoredFiles>, StoreError> {
-        let spans = match Cid::try_from(meta.cid.as_str()) {
-            Ok(root) => self.leaf_files(&root, meta.size)?,
+        let opened = match Cid::try_from(meta.cid.as_str()) {
+            Ok(root) => self
+                .leaf_files(&root, meta.size)?
+                .map(|spans| (root, spans)),
             Err(_) => None,
         };
-        let Some(spans) = spans else {
+        let Some((root, spans)) = opened else {
             warn!(key, cid = %meta.cid, "stored segment incomplete or damaged; will fetch again");
             self.locked(|inner| inner.remove(&meta.cid))?;
             return Ok(None);
         };
         self.access.touch(&meta.cid);
-        Ok(Some(StoredFiles {
+        let open = Arc::new(OpenSegment {
+            root,
             spans,
             content_type: meta.content_type,
             cid: meta.cid,
-        }))
+        });
+        self.open.insert(key.to_owned(), open.clone());
+        Ok(Some(open.files()))
     }
 
     fn locked<T>(&self, f: impl FnOnce(&Self) -> Result<T, StoreError>) -> Result<T, StoreError> {
@@ -469,6 +524,7 @@ impl Inner {
         self.bytes.fetch_sub(size, Ordering::Relaxed);
         for k in keys {
             self.hot.remove(k);
+            self.open.remove(k);
         }
     }
 
