@@ -3,7 +3,8 @@
 # swarm (bench/swarm.py: CDN offload, peer fetch, discovery), then the
 # contribution proofs (proofs/examples/receipt_rate.rs: receipts signed and
 # verified per second against SHA-256 of the block they cover; bench/receipts.py:
-# peer fetch throughput with receipts on and off), and writes bench/RESULTS.md.
+# peer fetch throughput with receipts on and off), the browser paths, and the
+# capacity (bench/capacity.py), and writes bench/RESULTS.md.
 # All traffic stays on 127.0.0.1.
 #
 #   bash bench/run.sh
@@ -13,6 +14,7 @@
 #   P2PML_ONLY=1 bash bench/run.sh    # p2p-media-loader seeder: engine, throughput, CDN offload (about 5 minutes after the build)
 #   GATEWAY_ONLY=1 bash bench/run.sh  # the gateway against nginx: hit path and cold miss (about 3 minutes after the build)
 #   SLOW_ONLY=1 bash bench/run.sh     # health latency while 2,000 slow clients hold the gateway (about 1 minute after the build)
+#   CAPACITY_ONLY=1 bash bench/run.sh # 4 Mbit/s viewers one seeder feeds over TCP and QUIC, against nginx (about 20 minutes)
 #
 # Knobs (environment): DURATION (wrk seconds per run, default 10),
 # CONNS (wrk connection counts, default "32 4"), N (cold-miss samples, default 30),
@@ -35,6 +37,12 @@
 # GATEWAY_ONLY=1 runs only the gateway's hit-path and cold-miss benchmarks and
 # rewrites the head of an existing RESULTS.md up to "## Swarm offload" (its
 # "## Analysis" left for a hand-written one), keeping everything after it.
+# CAPACITY_ONLY=1 runs only bench/capacity.py (how many 4 Mbit/s viewers one
+# seeder feeds over TCP and QUIC, against nginx; about 20 minutes) and
+# rewrites only the "## Capacity" section of an existing RESULTS.md
+# (appending it if missing), its hand-written "## Capacity analysis" kept.
+# CAPACITY_ROWS (default "nginx tcp quic") picks rows, CAPACITY_START (default
+# 8) and CAPACITY_MAX bound the viewer counts tried.
 # P2PML_ONLY=1 runs only the benchmarks of the browser swarm seeder (release,
 # `--ignored`): tests/rtc_engine.rs `throughput` (the bare str0m engine to
 # Chromium over one data channel, against HTTP and Chromium to itself) and
@@ -67,7 +75,8 @@ P2PML_ONLY=${P2PML_ONLY:-0}
 P2PML_PROFILE=${P2PML_PROFILE:-release}
 GATEWAY_ONLY=${GATEWAY_ONLY:-0}
 SLOW_ONLY=${SLOW_ONLY:-0}
-[ $((SWARM_ONLY + PROOFS_ONLY + BROWSER_ONLY + P2PML_ONLY + GATEWAY_ONLY + SLOW_ONLY)) -le 1 ] || { echo "SWARM_ONLY, PROOFS_ONLY, BROWSER_ONLY, P2PML_ONLY, GATEWAY_ONLY and SLOW_ONLY exclude each other" >&2; exit 2; }
+CAPACITY_ONLY=${CAPACITY_ONLY:-0}
+[ $((SWARM_ONLY + PROOFS_ONLY + BROWSER_ONLY + P2PML_ONLY + GATEWAY_ONLY + SLOW_ONLY + CAPACITY_ONLY)) -le 1 ] || { echo "SWARM_ONLY, PROOFS_ONLY, BROWSER_ONLY, P2PML_ONLY, GATEWAY_ONLY, SLOW_ONLY and CAPACITY_ONLY exclude each other" >&2; exit 2; }
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
@@ -79,6 +88,36 @@ log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 # Strips trailing blank lines.
 trim_tail() { sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'; }
+
+# splice_section HEADING FILE [PLACEHOLDER]: replaces the "## HEADING"
+# section of RESULTS.md with FILE (appending it if missing) and keeps the
+# rest. With PLACEHOLDER (whose first line is the analysis heading), the
+# hand-written analysis after the section is kept, or the placeholder put
+# in its place.
+splice_section() {
+    local heading="## $1" file=$2 placeholder=${3:-} tmp analysis
+    tmp=$(mktemp -d /tmp/swarmseed-splice.XXXXXX)
+    if [ -f "$RESULTS" ]; then
+        awk -v h="$heading" '$0 == h { exit } { print }' "$RESULTS" | trim_tail >"$tmp/head.md"
+        awk -v h="$heading" 'in_s && /^## / { tail = 1 } $0 == h { in_s = 1 } tail { print }' "$RESULTS" |
+            trim_tail >"$tmp/tail.md"
+    else
+        printf '# swarmseed gateway benchmark\n\nProduced by `bench/run.sh`.\n' >"$tmp/head.md"
+        : >"$tmp/tail.md"
+    fi
+    if [ -n "$placeholder" ]; then
+        analysis=${placeholder%%$'\n'*}
+        if grep -qxF "$analysis" "$tmp/tail.md"; then
+            log "kept the hand-written '$analysis' of $RESULTS: check it against the new figures"
+        else
+            { printf '%s\n' "$placeholder"; if [ -s "$tmp/tail.md" ]; then echo; cat "$tmp/tail.md"; fi; } >"$tmp/tail.new"
+            mv "$tmp/tail.new" "$tmp/tail.md"
+        fi
+    fi
+    { cat "$tmp/head.md"; echo; cat "$file"; if [ -s "$tmp/tail.md" ]; then echo; cat "$tmp/tail.md"; fi; } >"$RESULTS.new"
+    mv "$RESULTS.new" "$RESULTS"
+    rm -rf "$tmp"
+}
 
 # ---------------------------------------------------------------- 1. tools
 install_tools() {
@@ -327,25 +366,7 @@ if [ "$P2PML_ONLY" = 1 ]; then
     trap 'rm -rf "$PTMP"' EXIT
     log "P2PML_ONLY=1: only the browser swarm benchmarks ($P2PML_PROFILE build)"
     run_p2pml "$PTMP/p2pml.md"
-    if [ -f "$RESULTS" ]; then
-        # Before the section, and from the next "## " heading after it (its
-        # hand-written "## Browser swarms analysis" among them) to the end.
-        awk -v h="$P2PML_HEADING" '$0 == h { exit } { print }' "$RESULTS" | trim_tail >"$PTMP/results-head.md"
-        awk -v h="$P2PML_HEADING" 'in_s && /^## / { tail = 1 } $0 == h { in_s = 1 } tail { print }' "$RESULTS" |
-            trim_tail >"$PTMP/results-tail.md"
-    else
-        printf '# swarmseed gateway benchmark\n\nProduced by `bench/run.sh`.\n' >"$PTMP/results-head.md"
-        : >"$PTMP/results-tail.md"
-    fi
-    if ! grep -q '^## Browser swarms analysis$' "$PTMP/results-tail.md"; then
-        printf '%s\n' "$P2PML_ANALYSIS_PLACEHOLDER" >"$PTMP/results-tail.md.new"
-        if [ -s "$PTMP/results-tail.md" ]; then { echo; cat "$PTMP/results-tail.md"; } >>"$PTMP/results-tail.md.new"; fi
-        mv "$PTMP/results-tail.md.new" "$PTMP/results-tail.md"
-    else
-        log "kept the hand-written '## Browser swarms analysis' of $RESULTS: check it against the new figures"
-    fi
-    { cat "$PTMP/results-head.md"; echo; cat "$PTMP/p2pml.md"; echo; cat "$PTMP/results-tail.md"; } >"$RESULTS.new"
-    mv "$RESULTS.new" "$RESULTS"
+    splice_section "${P2PML_HEADING#"## "}" "$PTMP/p2pml.md" "$P2PML_ANALYSIS_PLACEHOLDER"
     log "wrote the browser swarms section of $RESULTS"
     cat "$PTMP/p2pml.md"
     exit 0
@@ -386,16 +407,7 @@ print(f"All {r['closed']} of {r['slow_connections']} slow connections were close
       f"one after another). Goal, health within 100 ms throughout: **{goal}** (worst {r['loaded']['max_ms']:.1f} ms "
       f"loaded, {r['ratio_p99']:.2f}× the idle p99).")
 PYEOF
-    if [ -f "$RESULTS" ]; then
-        awk '/^## Slow clients$/ { exit } { print }' "$RESULTS" | trim_tail >"$STMP/head.md"
-        awk 'in_s && /^## / { tail = 1 } /^## Slow clients$/ { in_s = 1 } tail { print }' "$RESULTS" |
-            trim_tail >"$STMP/tail.md"
-    else
-        printf '# swarmseed gateway benchmark\n\nProduced by `bench/run.sh`.\n' >"$STMP/head.md"
-        : >"$STMP/tail.md"
-    fi
-    { cat "$STMP/head.md"; echo; cat "$STMP/slow.md"; if [ -s "$STMP/tail.md" ]; then echo; cat "$STMP/tail.md"; fi; } >"$RESULTS.new"
-    mv "$RESULTS.new" "$RESULTS"
+    splice_section "Slow clients" "$STMP/slow.md"
     log "wrote the slow clients section of $RESULTS"
     cat "$STMP/slow.md"
     exit 0
@@ -407,25 +419,7 @@ if [ "$BROWSER_ONLY" = 1 ]; then
     trap 'rm -rf "$BTMP"' EXIT
     log "BROWSER_ONLY=1: only the browser transfer ($BROWSER_PROFILE build)"
     run_browser "$BTMP/browser.md"
-    if [ -f "$RESULTS" ]; then
-        # Before the section, and from the next "## " heading after it (its
-        # hand-written "## Browser transfer analysis" among them) to the end.
-        awk '/^## Browser transfer$/ { exit } { print }' "$RESULTS" | trim_tail >"$BTMP/results-head.md"
-        awk 'in_s && /^## / { tail = 1 } /^## Browser transfer$/ { in_s = 1 } tail { print }' "$RESULTS" |
-            trim_tail >"$BTMP/results-tail.md"
-    else
-        printf '# swarmseed gateway benchmark\n\nProduced by `bench/run.sh`.\n' >"$BTMP/results-head.md"
-        : >"$BTMP/results-tail.md"
-    fi
-    if ! grep -q '^## Browser transfer analysis$' "$BTMP/results-tail.md"; then
-        printf '%s\n' "$BROWSER_ANALYSIS_PLACEHOLDER" >"$BTMP/results-tail.md.new"
-        if [ -s "$BTMP/results-tail.md" ]; then { echo; cat "$BTMP/results-tail.md"; } >>"$BTMP/results-tail.md.new"; fi
-        mv "$BTMP/results-tail.md.new" "$BTMP/results-tail.md"
-    else
-        log "kept the hand-written '## Browser transfer analysis' of $RESULTS: check it against the new figures"
-    fi
-    { cat "$BTMP/results-head.md"; echo; cat "$BTMP/browser.md"; echo; cat "$BTMP/results-tail.md"; } >"$RESULTS.new"
-    mv "$RESULTS.new" "$RESULTS"
+    splice_section "Browser transfer" "$BTMP/browser.md" "$BROWSER_ANALYSIS_PLACEHOLDER"
     log "wrote the browser transfer section of $RESULTS"
     cat "$BTMP/browser.md"
     exit 0
@@ -444,7 +438,7 @@ else
     BIN=$REPO/target/release/swarmseed
 fi
 [ -x "$BIN" ] || die "no $BIN"
-if [ "$SWARM_ONLY" != 1 ] && [ "$GATEWAY_ONLY" != 1 ]; then
+if [ "$SWARM_ONLY" != 1 ] && [ "$GATEWAY_ONLY" != 1 ] && [ "$CAPACITY_ONLY" != 1 ]; then
     log "building the receipt_rate example (release)"
     (cd "$REPO" && cargo build --release -p swarmseed-proofs --example receipt_rate --quiet)
 fi
@@ -457,6 +451,7 @@ NGINX_PID=
 DAEMON_PID=
 SWARM_PID=
 PROOFS_PID=
+CAPACITY_PID=
 cleanup() {
     local rc=$? p
     if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
@@ -468,11 +463,13 @@ cleanup() {
         kill -TERM "$SWARM_PID" 2>/dev/null || true
         wait "$SWARM_PID" 2>/dev/null || true
     fi
-    if [ -n "$PROOFS_PID" ] && kill -0 "$PROOFS_PID" 2>/dev/null; then
-        kill -TERM "$PROOFS_PID" 2>/dev/null || true
-        wait "$PROOFS_PID" 2>/dev/null || true
-    fi
-    for f in "$TMP/swarm/daemon.pids" "$TMP/proofs/daemon.pids"; do
+    for p in "$PROOFS_PID" "$CAPACITY_PID"; do
+        if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
+            kill -TERM "$p" 2>/dev/null || true
+            wait "$p" 2>/dev/null || true
+        fi
+    done
+    for f in "$TMP/swarm/daemon.pids" "$TMP/proofs/daemon.pids" "$TMP/capacity/daemon.pids"; do
         [ -f "$f" ] || continue
         while read -r p; do
             if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = swarmseed ]; then
@@ -490,9 +487,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# SWARM_ONLY and PROOFS_ONLY keep the other runs' raw output (RESULTS.md refers to it).
-[ "$SWARM_ONLY" = 1 ] || [ "$PROOFS_ONLY" = 1 ] || rm -rf "$OUT"
+# SWARM_ONLY, PROOFS_ONLY and CAPACITY_ONLY keep the other runs' raw output
+# (RESULTS.md refers to it).
+[ "$SWARM_ONLY" = 1 ] || [ "$PROOFS_ONLY" = 1 ] || [ "$CAPACITY_ONLY" = 1 ] || rm -rf "$OUT"
 mkdir -p "$OUT"
+
+# nginx's master and workers.
+nginx_pids() { echo "$NGINX_PID" $(ps -o pid= --ppid "$NGINX_PID"); }
 
 # A loopback port nothing listens on.
 free_port() {
@@ -609,32 +610,39 @@ run_proofs() {
     wait "$PROOFS_PID" || die "proofs benchmarks failed (KEEP_TMP=1 keeps the daemons' logs)"
     PROOFS_PID=
 }
+# ---------------------------------------------------------------- capacity
+# bench/capacity.py against the same nginx (origin files under
+# $ORIGIN/swarm/capacity/); the section goes to $TMP/capacity.md.
+run_capacity() {
+    log "capacity: 4 Mbit/s viewers one seeder feeds, per transport, against nginx (bench/capacity.py)"
+    python3 -B "$BENCH_DIR/capacity.py" --bin "$BIN" --origin-dir "$ORIGIN" --origin-url "$NG" \
+        --access-log "$TMP/nginx/swarm.log" --nginx-pids "$(nginx_pids)" --work "$TMP/capacity" \
+        --out "$TMP/capacity.md" --raw "$OUT/capacity.json" &
+    CAPACITY_PID=$!
+    wait "$CAPACITY_PID" || die "capacity benchmark failed (KEEP_TMP=1 keeps the daemons' logs)"
+    CAPACITY_PID=
+}
+CAPACITY_ANALYSIS_PLACEHOLDER='## Capacity analysis
+
+(filled in by hand after the run)'
+
 PROOFS_ANALYSIS_PLACEHOLDER='## Proofs analysis
 
 (filled in by hand after the run)'
 
+if [ "$CAPACITY_ONLY" = 1 ]; then
+    log "CAPACITY_ONLY=1: only the capacity benchmark"
+    run_capacity
+    splice_section "Capacity" "$TMP/capacity.md" "$CAPACITY_ANALYSIS_PLACEHOLDER"
+    log "wrote the capacity section of $RESULTS"
+    cat "$TMP/capacity.md"
+    exit 0
+fi
+
 if [ "$PROOFS_ONLY" = 1 ]; then
     log "PROOFS_ONLY=1: skipping the gateway and swarm benchmarks"
     run_proofs
-    if [ -f "$RESULTS" ]; then
-        # Before the section, and from the next "## " heading after it (its
-        # hand-written "## Proofs analysis" among them) to the end.
-        awk '/^## Contribution proofs$/ { exit } { print }' "$RESULTS" | trim_tail >"$TMP/results-head.md"
-        awk 'in_s && /^## / { tail = 1 } /^## Contribution proofs$/ { in_s = 1 } tail { print }' "$RESULTS" |
-            trim_tail >"$TMP/results-tail.md"
-    else
-        printf '# swarmseed gateway benchmark\n\nProduced by `bench/run.sh`.\n' >"$TMP/results-head.md"
-        : >"$TMP/results-tail.md"
-    fi
-    if ! grep -q '^## Proofs analysis$' "$TMP/results-tail.md"; then
-        printf '%s\n' "$PROOFS_ANALYSIS_PLACEHOLDER" >"$TMP/results-tail.md.new"
-        if [ -s "$TMP/results-tail.md" ]; then { echo; cat "$TMP/results-tail.md"; } >>"$TMP/results-tail.md.new"; fi
-        mv "$TMP/results-tail.md.new" "$TMP/results-tail.md"
-    else
-        log "kept the hand-written '## Proofs analysis' of $RESULTS: check it against the new figures"
-    fi
-    { cat "$TMP/results-head.md"; echo; cat "$TMP/proofs.md"; echo; cat "$TMP/results-tail.md"; } >"$RESULTS.new"
-    mv "$RESULTS.new" "$RESULTS"
+    splice_section "Contribution proofs" "$TMP/proofs.md" "$PROOFS_ANALYSIS_PLACEHOLDER"
     log "wrote the contribution proofs section of $RESULTS"
     cat "$TMP/proofs.md"
     exit 0
@@ -715,7 +723,6 @@ ticks_of() {
     done
     echo "$total"
 }
-nginx_pids() { echo "$NGINX_PID" $(ps -o pid= --ppid "$NGINX_PID"); }
 CLK_TCK=$(getconf CLK_TCK)
 NPROC=$(nproc)
 
@@ -1023,6 +1030,8 @@ if command -v "${CHROMIUM:-chromium}" >/dev/null && command -v node >/dev/null; 
 else
     log "no Chromium or no node: skipping the browser swarms (P2PML_ONLY=1 runs them later)"
 fi
+run_capacity
+{ echo; cat "$TMP/capacity.md"; echo; printf '%s\n' "$CAPACITY_ANALYSIS_PLACEHOLDER"; } >>"$RESULTS"
 
 log "wrote $RESULTS"
 cat "$RESULTS"

@@ -151,7 +151,8 @@ class Daemon:
     pid_file: Path | None = None
 
     def __init__(self, bin_path: Path, root: Path, name: str, *, bootstrap=(), trusted=(),
-                 prefetch: int = 6, p2p_timeout_ms: int = P2P_TIMEOUT_MS):
+                 prefetch: int = 6, p2p_timeout_ms: int = P2P_TIMEOUT_MS,
+                 listen: str = "/ip4/127.0.0.1/tcp/0", p2p_extra: str = ""):
         self.bin = bin_path
         self.name = name
         self.dir = root / name
@@ -166,13 +167,16 @@ class Daemon:
             f"p2p_timeout_ms = {p2p_timeout_ms}\n"
             f"prefetch_segments = {prefetch}\n"
             "[p2p]\n"
-            'listen = ["/ip4/127.0.0.1/tcp/0"]\n'
+            f"listen = {q([listen])}\n"
             "mdns = false\n"
+            f"{p2p_extra}"
             f"bootstrap = {q(bootstrap)}\n"
             f"trusted_publishers = {q(trusted)}\n"
             "[webtorrent]\n"
             'listen = "127.0.0.1:0"\n'
         )
+        # What the p2p address the others dial looks like: its transport.
+        self.transport = "/quic-v1" if "/quic-v1" in listen else "/tcp/"
         self.proc: subprocess.Popen | None = None
         self.url = ""
         self.peer_id = ""
@@ -235,14 +239,15 @@ class Daemon:
         deadline = time.monotonic() + timeout
         while True:
             node = self.http.json("/api/v1/node")
-            tcp = [a for a in node.get("addrs", []) if "/ip4/127.0.0.1/tcp/" in a]
-            if tcp:
+            found = [a for a in node.get("addrs", [])
+                     if a.startswith("/ip4/127.0.0.1/") and self.transport in a]
+            if found:
                 self.peer_id = node["peer_id"]
-                self.addr = tcp[0] if "/p2p/" in tcp[0] else f"{tcp[0]}/p2p/{self.peer_id}"
+                self.addr = found[0] if "/p2p/" in found[0] else f"{found[0]}/p2p/{self.peer_id}"
                 return
             self._check_alive()
             if time.monotonic() > deadline:
-                raise BenchError(f"{self.name}: no /tcp/ listen address")
+                raise BenchError(f"{self.name}: no {self.transport} listen address")
             time.sleep(0.05)
 
     def start(self) -> "Daemon":
