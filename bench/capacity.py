@@ -5,6 +5,10 @@ machine before any of them stalls, called by bench/run.sh.
 Rows, each against the nginx origin run.sh already runs:
 
 - nginx: the reference. Each viewer GETs the segments straight from nginx.
+- webrtc-direct: each viewer is the browser client of bridge/js, headless
+  in Node.js (bench/capacity_viewers.mjs: one js-libp2p node per viewer,
+  WebRTC-direct by node-datachannel, every block checked and receipted),
+  all in one Node process; Chromium itself would eat the cores.
 - tcp, quic: each viewer is a swarmseed daemon whose libp2p listens and
   dials on that transport alone, bootstrapped to the seeder and trusting
   it, with one connection allowed (the seeder's), so viewers do not feed
@@ -45,6 +49,8 @@ import swarm as sw  # noqa: E402  (bench/swarm.py)
 from swarm import BenchError, Daemon, Origin, log  # noqa: E402
 
 SEG_BYTES = 2_000_000
+VIEWERS_JS = Path(__file__).resolve().parent / "capacity_viewers.mjs"
+VIEWERS_JS_CLIENT = Path(__file__).resolve().parent.parent / "bridge/js/dist/node/client.js"
 SEG_S = 4.0
 SEGMENTS = int(os.environ.get("CAPACITY_SEGMENTS", "8"))
 AHEAD = 2
@@ -53,7 +59,7 @@ START = int(os.environ.get("CAPACITY_START", "8"))
 # nginx stops at its 2 x 1024 worker connections (run.sh's config), halved for
 # an uneven spread; the daemon rows where the viewer daemons would fill
 # this machine's memory.
-MAX_VIEWERS = {"nginx": 1024, "tcp": 256, "quic": 256}
+MAX_VIEWERS = {"nginx": 1024, "tcp": 256, "quic": 256, "webrtc-direct": 512}
 # Bisection stops when the bracket is this narrow, relative to its low end.
 RESOLUTION = 0.2
 CLK = os.sysconf("SC_CLK_TCK")
@@ -154,10 +160,64 @@ class Row:
         self.root = sw.fresh_root(args.work, f"capacity-{name}")
         self.listen = {"tcp": "/ip4/127.0.0.1/tcp/0",
                        "quic": "/ip4/127.0.0.1/udp/0/quic-v1"}.get(name)
+        self.browser_addrs: list[str] = []
         if self.listen:
             # A super-seeder's operator lets every viewer connect.
             self.seeder = Daemon(args.bin, self.root, "seeder", listen=self.listen,
                                  p2p_extra="max_connections = 4096\n").start()
+        elif name == "webrtc-direct":
+            if not VIEWERS_JS_CLIENT.exists():
+                raise BenchError(f"no {VIEWERS_JS_CLIENT}: npm ci && npm run build:node in bridge/js")
+            self.seeder = Daemon(args.bin, self.root, "seeder",
+                                 listen="/ip4/127.0.0.1/udp/0/webrtc-direct",
+                                 p2p_extra="max_connections = 4096\n")
+            self.seeder.spawn()
+            self.seeder.wait_gateway()
+            self.browser_addrs = self.wait_browser_addrs()
+
+    def wait_browser_addrs(self) -> list[str]:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            node = self.seeder.http.json("/api/v1/node")
+            addrs = [a for a in node.get("browser_addrs", []) if "/webrtc-direct/" in a]
+            if addrs:
+                return addrs
+            time.sleep(0.1)
+        raise BenchError("the seeder has no WebRTC-direct address")
+
+    def cid_map(self, master: str) -> tuple[str, list[dict]]:
+        """The seeded video's id and its segments' CIDs and sizes."""
+        videos = [v for v in self.seeder.http.json("/api/v1/videos") if v["url"] == master]
+        vid = videos[0]["id"]
+        m = self.seeder.http.json(f"/api/v1/videos/{vid}/cidmap")
+        segs = [{"cid": x["cid"], "size": x["size"]}
+                for r in m["renditions"] for x in r["segments"]]
+        return vid, segs
+
+    def run_node(self, n: int, master: str, step: int,
+                 servers: list[int]) -> tuple[list[dict], float, list[float]]:
+        """Runs n headless browser clients: (results, seconds, cores of the
+        seeder, of the Node process, and of this process)."""
+        vid, segs = self.cid_map(master)
+        cfg = self.root / f"viewers-{step}.json"
+        cfg.write_text(json.dumps({
+            "addrs": self.browser_addrs, "video": vid, "segments": segs, "viewers": n,
+            "seg_s": SEG_S, "ahead": AHEAD, "spread_s": SEG_S}))
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        c0 = (cpu_ticks(servers), cpu_ticks([os.getpid()]))
+        t0 = time.monotonic()
+        with open(self.root / f"viewers-{step}.log", "wb") as err:
+            proc = subprocess.run(["node", str(VIEWERS_JS), str(cfg)], stdout=subprocess.PIPE,
+                                  stderr=err, timeout=SEGMENTS * SEG_S * 4 + 120)
+        dt = time.monotonic() - t0
+        c1 = (cpu_ticks(servers), cpu_ticks([os.getpid()]))
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        node_s = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
+        if proc.returncode != 0:
+            raise BenchError(f"capacity_viewers.mjs exited with {proc.returncode}; see {self.root}")
+        played = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+        cores = [(c1[0] - c0[0]) / CLK / dt, node_s / dt, (c1[1] - c0[1]) / CLK / dt]
+        return played, dt, cores
 
     def grow(self, n: int) -> None:
         """Viewer daemons up to n, spawned together."""
@@ -191,18 +251,24 @@ class Row:
             self.seeder.seed(master)
             targets = [(v.url, sw.hls_path(master)) for v in self.viewers[:n]]
             paths: list[str] = []
-        else:
+        if self.browser_addrs:
+            targets = []
+        elif not self.seeder:
             targets = [(self.origin.base, None)] * n
             paths = [urllib.parse.urlsplit(u).path for u in urls]
         offset = self.origin.log_offset()
         servers = self.server_pids()
         viewer_pids = [v.proc.pid for v in self.viewers[:n]]
-        c0 = (cpu_ticks(servers), cpu_ticks(viewer_pids), cpu_ticks([os.getpid()]))
-        t0 = time.monotonic()
-        played = asyncio.run(play_all(targets, paths, digests))
-        dt = time.monotonic() - t0
-        c1 = (cpu_ticks(servers), cpu_ticks(viewer_pids), cpu_ticks([os.getpid()]))
-        cores = [(b - a) / CLK / dt for a, b in zip(c0, c1)]
+        if self.browser_addrs:
+            # The Node process is sampled from outside while it runs.
+            played, dt, cores = self.run_node(n, master, step, servers)
+        else:
+            c0 = (cpu_ticks(servers), cpu_ticks(viewer_pids), cpu_ticks([os.getpid()]))
+            t0 = time.monotonic()
+            played = asyncio.run(play_all(targets, paths, digests))
+            dt = time.monotonic() - t0
+            c1 = (cpu_ticks(servers), cpu_ticks(viewer_pids), cpu_ticks([os.getpid()]))
+            cores = [(b - a) / CLK / dt for a, b in zip(c0, c1)]
         cdn_bytes, cdn_reqs, _ = self.origin.cdn_segments_since(offset)
         if not self.seeder:
             cdn_bytes = cdn_reqs = 0  # nginx is the source here, not a fallback
@@ -218,11 +284,11 @@ class Row:
              "startup_p50_s": round(startups[len(startups) // 2], 2),
              "startup_max_s": round(startups[-1], 2),
              "cdn_fallback_requests": cdn_reqs, "cdn_fallback_bytes": cdn_bytes,
-             "server_cores": round(cores[0], 3), "viewer_daemon_cores": round(cores[1], 3),
+             "server_cores": round(cores[0], 3), "viewer_cores": round(cores[1], 3),
              "player_cores": round(cores[2], 3), "seconds": round(dt, 1)}
         log(f"capacity {self.name}: {n} viewers -> {'ok' if ok else 'FAILED'} "
             f"(stalled {len(stalled)}, errors {len(errors)}, slow starts {len(slow)}, "
-            f"CDN fallbacks {cdn_reqs}; server {cores[0]:.2f} cores, viewer daemons "
+            f"CDN fallbacks {cdn_reqs}; server {cores[0]:.2f} cores, viewers "
             f"{cores[1]:.2f}, players {cores[2]:.2f})")
         if errors:
             log(f"capacity {self.name}: first error: {errors[0]}")
@@ -265,7 +331,8 @@ def capacity(args, origin: Origin, name: str) -> dict:
 # ---------------------------------------------------------------- report
 LABELS = {"nginx": "nginx over HTTP (reference)",
           "tcp": "swarmseed daemons over TCP",
-          "quic": "swarmseed daemons over QUIC"}
+          "quic": "swarmseed daemons over QUIC",
+          "webrtc-direct": "browser clients (bridge/js in Node) over WebRTC-direct"}
 
 
 def report(r: dict) -> str:
@@ -284,12 +351,17 @@ def report(r: dict) -> str:
       "viewer took from the CDN. The count doubles from "
       f"{START} until a run fails, then is bisected to within {RESOLUTION:.0%}.")
     a("- Viewers of the daemon rows are swarmseed daemons on the same cores as the "
-      "seeder, each played by a paced HTTP client on its gateway; the nginx row's clients "
-      "GET from nginx. All players run in one Python asyncio process.")
+      "seeder, each played by a paced HTTP client on its gateway, with one connection "
+      "allowed (the seeder's); the nginx row's clients GET from nginx; all those players run "
+      "in one Python asyncio process. The WebRTC-direct row's viewers are the browser "
+      "client of bridge/js in one Node.js process (`bench/capacity_viewers.mjs`), each with "
+      "its own js-libp2p node, checking every block and signing a receipt for it. "
+      "*Viewers' cores*: the viewer daemons, or the Node process; *players' cores*: the "
+      "Python process.")
     a("")
-    a("| row | viewers fed | first failure | ratio to nginx | seeder/server cores at capacity | viewer daemons' cores | players' cores | seeder peak RSS |")
-    a("|---|---|---|---|---|---|---|---|")
-    for name in ("nginx", "tcp", "quic"):
+    a("| row | viewers fed | first failure | ratio to nginx | seeder/server cores at capacity | **server cores per 100 viewers** | viewers' cores | players' cores | seeder peak RSS |")
+    a("|---|---|---|---|---|---|---|---|---|")
+    for name in LABELS:
         x = rows.get(name)
         if not x:
             continue
@@ -299,20 +371,21 @@ def report(r: dict) -> str:
         if ref and name != "nginx" and ref["capacity"]:
             ratio = f"{x['capacity'] / ref['capacity']:.2f}×" + (" (nginx capped)" if ref["capped"] else "")
         rss = f"{x['seeder_peak_rss_mib']} MiB" if x.get("seeder_peak_rss_mib") else "—"
+        per100 = f"**{at['server_cores'] * 100 / at['viewers']:.3f}**" if at else "—"
         a(f"| {LABELS[name]} | {cap} | {x['first_failure'] or '—'} | {ratio} | "
-          f"{at['server_cores'] if at else '—'} | {at['viewer_daemon_cores'] if at else '—'} | "
+          f"{at['server_cores'] if at else '—'} | {per100} | {at['viewer_cores'] if at else '—'} | "
           f"{at['player_cores'] if at else '—'} | {rss} |")
     a("")
     a("Every run:")
     a("")
-    a("| row | viewers | result | stalled viewers | slow starts | errors | CDN fallbacks | start p50 / max | server cores | viewer daemons' cores | players' cores |")
+    a("| row | viewers | result | stalled viewers | slow starts | errors | CDN fallbacks | start p50 / max | server cores | viewers' cores | players' cores |")
     a("|---|---|---|---|---|---|---|---|---|---|---|")
     for x in r["rows"]:
         for run in x["runs"]:
             a(f"| {x['row']} | {run['viewers']} | {'ok' if run['ok'] else 'failed'} | "
               f"{run['stalled_viewers']} | {run['slow_starts']} | {run['error_count']} | "
               f"{run['cdn_fallback_requests']} | {run['startup_p50_s']} / {run['startup_max_s']} s | "
-              f"{run['server_cores']} | {run['viewer_daemon_cores']} | {run['player_cores']} |")
+              f"{run['server_cores']} | {run['viewer_cores']} | {run['player_cores']} |")
     a("")
     return "\n".join(out) + "\n"
 
@@ -328,7 +401,7 @@ def main() -> int:
     ap.add_argument("--work", type=Path, required=True, help="temp dir for data dirs and logs")
     ap.add_argument("--out", type=Path, required=True, help="markdown section")
     ap.add_argument("--raw", type=Path, help="raw figures, JSON")
-    ap.add_argument("--rows", default=os.environ.get("CAPACITY_ROWS", "nginx tcp quic"))
+    ap.add_argument("--rows", default=os.environ.get("CAPACITY_ROWS", " ".join(LABELS)))
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     Daemon.pid_file = args.work / "daemon.pids"

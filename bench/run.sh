@@ -14,7 +14,7 @@
 #   P2PML_ONLY=1 bash bench/run.sh    # p2p-media-loader seeder: engine, throughput, CDN offload (about 5 minutes after the build)
 #   GATEWAY_ONLY=1 bash bench/run.sh  # the gateway against nginx: hit path and cold miss (about 3 minutes after the build)
 #   SLOW_ONLY=1 bash bench/run.sh     # health latency while 2,000 slow clients hold the gateway (about 1 minute after the build)
-#   CAPACITY_ONLY=1 bash bench/run.sh # 4 Mbit/s viewers one seeder feeds over TCP and QUIC, against nginx (about 20 minutes)
+#   CAPACITY_ONLY=1 bash bench/run.sh # 4 Mbit/s viewers one seeder feeds over TCP, QUIC and WebRTC-direct, against nginx (about 30 minutes)
 #
 # Knobs (environment): DURATION (wrk seconds per run, default 10),
 # CONNS (wrk connection counts, default "32 4"), N (cold-miss samples, default 30),
@@ -38,10 +38,11 @@
 # rewrites the head of an existing RESULTS.md up to "## Swarm offload" (its
 # "## Analysis" left for a hand-written one), keeping everything after it.
 # CAPACITY_ONLY=1 runs only bench/capacity.py (how many 4 Mbit/s viewers one
-# seeder feeds over TCP and QUIC, against nginx; about 20 minutes) and
+# seeder feeds over TCP, QUIC and WebRTC-direct, against nginx; about 30
+# minutes; the WebRTC-direct row needs node and builds bridge/js/dist/node) and
 # rewrites only the "## Capacity" section of an existing RESULTS.md
 # (appending it if missing), its hand-written "## Capacity analysis" kept.
-# CAPACITY_ROWS (default "nginx tcp quic") picks rows, CAPACITY_START (default
+# CAPACITY_ROWS (default "nginx tcp quic webrtc-direct") picks rows, CAPACITY_START (default
 # 8) and CAPACITY_MAX bound the viewer counts tried.
 # P2PML_ONLY=1 runs only the benchmarks of the browser swarm seeder (release,
 # `--ignored`): tests/rtc_engine.rs `throughput` (the bare str0m engine to
@@ -614,6 +615,17 @@ run_proofs() {
 # bench/capacity.py against the same nginx (origin files under
 # $ORIGIN/swarm/capacity/); the section goes to $TMP/capacity.md.
 run_capacity() {
+    # The WebRTC-direct row's headless viewers are the Node.js build of the
+    # browser client; without node the row is left out.
+    if [ -z "${CAPACITY_ROWS:-}" ] && ! command -v node >/dev/null; then
+        log "no node: the capacity's WebRTC-direct row is left out"
+        export CAPACITY_ROWS="nginx tcp quic"
+    fi
+    if command -v node >/dev/null && [ ! -f "$REPO/bridge/js/dist/node/client.js" ]; then
+        log "building bridge/js/dist/node (npm ci, npm run build:node)"
+        (cd "$REPO/bridge/js" && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run build:node) \
+            >"$OUT/js_node_build.log" 2>&1 || { tail -20 "$OUT/js_node_build.log" >&2; die "the Node.js client build failed"; }
+    fi
     log "capacity: 4 Mbit/s viewers one seeder feeds, per transport, against nginx (bench/capacity.py)"
     python3 -B "$BENCH_DIR/capacity.py" --bin "$BIN" --origin-dir "$ORIGIN" --origin-url "$NG" \
         --access-log "$TMP/nginx/swarm.log" --nginx-pids "$(nginx_pids)" --work "$TMP/capacity" \

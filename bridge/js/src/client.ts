@@ -55,8 +55,9 @@ export interface ClientOptions {
    * addresses. Off by default.
    */
   relay?: boolean
-  /** ICE servers for `/webrtc` connections; @libp2p/webrtc's public STUN
-   * servers when absent. Pass `[]` on a LAN or in tests. */
+  /** ICE servers for `/webrtc` connections, and for WebRTC-direct ones
+   * under Node.js (browsers use none for WebRTC-direct); @libp2p/webrtc's
+   * public STUN servers when absent. Pass `[]` on a LAN or in tests. */
   iceServers?: RTCIceServer[]
   /** With `relay`: bytes of verified blocks kept in memory and served to
    * other peers; the oldest go first. 64 MiB by default, 0 keeps none. */
@@ -200,8 +201,8 @@ export class SwarmseedClient extends EventTarget {
       // WebSocket reaches daemons that listen on `/ws` (or `/wss` behind a
       // proxy), where WebRTC is blocked or slower.
       transports: relay
-        ? [webRTCDirect(), webSockets(), webRTC({ rtcConfiguration }), circuitRelayTransport()]
-        : [webRTCDirect(), webSockets()],
+        ? [webRTCDirect({ rtcConfiguration }), webSockets(), webRTC({ rtcConfiguration }), circuitRelayTransport()]
+        : [webRTCDirect({ rtcConfiguration }), webSockets()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       // Daemons ping their peers and close connections that stop answering,
