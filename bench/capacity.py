@@ -12,8 +12,9 @@ Rows, each against the nginx origin run.sh already runs:
 - tcp, quic: each viewer is a swarmseed daemon whose libp2p listens and
   dials on that transport alone, bootstrapped to the seeder and trusting
   it, with one connection allowed (the seeder's), so viewers do not feed
-  each other; the viewer's player GETs segments through that daemon's
-  gateway, and the daemon fetches them from the seeder. A segment any viewer daemon
+  each other, and its store on a tmpfs (/dev/shm) holding one run's video;
+  the viewer's player GETs segments through that daemon's gateway, and the
+  daemon fetches them from the seeder. A segment any viewer daemon
   takes from the CDN instead fails the run: the seeder did not feed it.
 
 A viewer plays a fresh video of 2,000,000-byte, 4-second segments (4
@@ -37,9 +38,11 @@ import json
 import os
 import random
 import resource
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 from pathlib import Path
@@ -49,6 +52,8 @@ import swarm as sw  # noqa: E402  (bench/swarm.py)
 from swarm import BenchError, Daemon, Origin, log  # noqa: E402
 
 SEG_BYTES = 2_000_000
+VIEWER_STORE = ('[store]\nmax_bytes = "40MiB"\nmin_free_bytes = "0B"\n'
+                'memory_cache = "8MiB"\nblock_cache = "4MiB"\n')
 VIEWERS_JS = Path(__file__).resolve().parent / "capacity_viewers.mjs"
 VIEWERS_JS_CLIENT = Path(__file__).resolve().parent.parent / "bridge/js/dist/node/client.js"
 SEG_S = 4.0
@@ -158,6 +163,9 @@ class Row:
         self.seeder: Daemon | None = None
         self.viewers: list[Daemon] = []
         self.root = sw.fresh_root(args.work, f"capacity-{name}")
+        shm = Path("/dev/shm")
+        self.viewer_root = (Path(tempfile.mkdtemp(prefix="swarmseed-capacity-", dir=shm))
+                            if shm.is_dir() else self.root)
         self.listen = {"tcp": "/ip4/127.0.0.1/tcp/0",
                        "quic": "/ip4/127.0.0.1/udp/0/quic-v1"}.get(name)
         self.browser_addrs: list[str] = []
@@ -224,10 +232,12 @@ class Row:
         if not self.listen or len(self.viewers) >= n:
             return
         # One connection each, to the seeder: viewers do not feed each other,
-        # so every byte a viewer plays is the seeder's.
-        fresh = [Daemon(self.args.bin, self.root, f"viewer{i + 1}", listen=self.listen,
+        # so every byte a viewer plays is the seeder's. Their stores are on
+        # a tmpfs and hold one run's video: the durable writes of a
+        # viewer's own disk would take the seeder's cores here.
+        fresh = [Daemon(self.args.bin, self.viewer_root, f"viewer{i + 1}", listen=self.listen,
                         bootstrap=[self.seeder.addr], trusted=[self.seeder.peer_id],
-                        p2p_extra="max_connections = 1\n")
+                        p2p_extra="max_connections = 1\n", extra=VIEWER_STORE)
                  for i in range(len(self.viewers), n)]
         for d in fresh:
             d.spawn()
@@ -297,6 +307,8 @@ class Row:
     def close(self) -> dict:
         peak = peak_rss_mib(self.seeder.proc.pid) if self.seeder else None
         Daemon.stop_all([*self.viewers, *([self.seeder] if self.seeder else [])])
+        if self.viewer_root != self.root:
+            shutil.rmtree(self.viewer_root, ignore_errors=True)
         return {"seeder_peak_rss_mib": round(peak, 1) if peak else None}
 
 
@@ -352,7 +364,8 @@ def report(r: dict) -> str:
       f"{START} until a run fails, then is bisected to within {RESOLUTION:.0%}.")
     a("- Viewers of the daemon rows are swarmseed daemons on the same cores as the "
       "seeder, each played by a paced HTTP client on its gateway, with one connection "
-      "allowed (the seeder's); the nginx row's clients GET from nginx; all those players run "
+      "allowed (the seeder's) and its store on a tmpfs (the durable writes of each viewer's "
+      "own disk would otherwise take the shared cores); the nginx row's clients GET from nginx; all those players run "
       "in one Python asyncio process. The WebRTC-direct row's viewers are the browser "
       "client of bridge/js in one Node.js process (`bench/capacity_viewers.mjs`), each with "
       "its own js-libp2p node, checking every block and signing a receipt for it. "

@@ -152,7 +152,7 @@ class Daemon:
 
     def __init__(self, bin_path: Path, root: Path, name: str, *, bootstrap=(), trusted=(),
                  prefetch: int = 6, p2p_timeout_ms: int = P2P_TIMEOUT_MS,
-                 listen: str = "/ip4/127.0.0.1/tcp/0", p2p_extra: str = ""):
+                 listen: str = "/ip4/127.0.0.1/tcp/0", p2p_extra: str = "", extra: str = ""):
         self.bin = bin_path
         self.name = name
         self.dir = root / name
@@ -174,6 +174,7 @@ class Daemon:
             f"trusted_publishers = {q(trusted)}\n"
             "[webtorrent]\n"
             'listen = "127.0.0.1:0"\n'
+            f"{extra}"
         )
         # What the p2p address the others dial looks like: its transport.
         self.transport = "/quic-v1" if "/quic-v1" in listen else "/tcp/"
