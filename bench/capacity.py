@@ -287,7 +287,10 @@ class Row:
         startups = sorted(p.get("startup_s", float("inf")) for p in played)
         slow = [s for s in startups if s > STARTUP_S]
         ok = not errors and not stalled and not slow and cdn_reqs == 0
+        block_errors = [b for p in played for b in p.get("block_errors", [])]
         r = {"viewers": n, "ok": ok, "errors": errors[:3], "error_count": len(errors),
+             "block_errors": len(block_errors), "block_error_kinds": sorted(
+                 {b["error"][:120] for b in block_errors}),
              "stalled_viewers": len(stalled),
              "stalled_s": round(sum(p["stalled_s"] for p in played), 2),
              "slow_starts": len(slow),
@@ -302,7 +305,21 @@ class Row:
             f"{cores[1]:.2f}, players {cores[2]:.2f})")
         if errors:
             log(f"capacity {self.name}: first error: {errors[0]}")
+        if not ok:
+            self.reset_viewers()
         return r
+
+    def reset_viewers(self) -> None:
+        """After a failed run: viewers that saw the seeder stall keep
+        penalties against it for a while, which would fail the next run
+        for them, so the next run starts with fresh ones."""
+        for v in self.viewers:
+            if v.proc.poll() is None:
+                v.proc.send_signal(signal.SIGTERM)
+        Daemon.stop_all(self.viewers)
+        for v in self.viewers:
+            shutil.rmtree(v.dir, ignore_errors=True)
+        self.viewers = []
 
     def close(self) -> dict:
         peak = peak_rss_mib(self.seeder.proc.pid) if self.seeder else None
@@ -391,13 +408,14 @@ def report(r: dict) -> str:
     a("")
     a("Every run:")
     a("")
-    a("| row | viewers | result | stalled viewers | slow starts | errors | CDN fallbacks | start p50 / max | server cores | viewers' cores | players' cores |")
-    a("|---|---|---|---|---|---|---|---|---|---|---|")
+    a("| row | viewers | result | stalled viewers | slow starts | errors | CDN fallbacks | blocks asked again | start p50 / max | server cores | viewers' cores | players' cores |")
+    a("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for x in r["rows"]:
         for run in x["runs"]:
             a(f"| {x['row']} | {run['viewers']} | {'ok' if run['ok'] else 'failed'} | "
               f"{run['stalled_viewers']} | {run['slow_starts']} | {run['error_count']} | "
-              f"{run['cdn_fallback_requests']} | {run['startup_p50_s']} / {run['startup_max_s']} s | "
+              f"{run['cdn_fallback_requests']} | {run.get('block_errors', '—')} | "
+              f"{run['startup_p50_s']} / {run['startup_max_s']} s | "
               f"{run['server_cores']} | {run['viewer_cores']} | {run['player_cores']} |")
     a("")
     return "\n".join(out) + "\n"

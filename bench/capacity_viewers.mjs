@@ -28,12 +28,16 @@ const now = () => performance.now() / 1000
 
 async function viewer (delay) {
   await sleep(delay * 1000)
-  const out = { stalls: 0, stalled_s: 0, error: null }
+  const out = { stalls: 0, stalled_s: 0, error: null, block_errors: [] }
   const t0 = now()
   let client
   try {
     // No STUN: everything is on loopback.
     client = await SwarmseedClient.create({ iceServers: [] })
+    // A block asked again: what it cost is the stall it may cause.
+    client.addEventListener('block-error', e => {
+      out.block_errors.push({ at_s: +(now() - t0).toFixed(2), error: e.detail.error })
+    })
     const dialed = await client.connect(cfg.addrs)
     if (!dialed.some(d => d.error === undefined)) throw new Error(`dial: ${JSON.stringify(dialed)}`)
     let started = null
