@@ -585,14 +585,19 @@ impl Inner {
         for block in &dag.blocks {
             self.hot_blocks.insert(block.cid, block.data.clone());
         }
-        self.hot.insert(
-            key,
-            StoredSegment {
-                cid: dag.root,
-                bytes,
-                content_type: meta.content_type,
-            },
-        );
+        // A large segment goes to players from its block files and to
+        // peers from the block cache just filled; in the segment cache too,
+        // it would hold its memory past the block cache's own bound.
+        if (bytes.len() as u64) < FILES_MIN {
+            self.hot.insert(
+                key,
+                StoredSegment {
+                    cid: dag.root,
+                    bytes,
+                    content_type: meta.content_type,
+                },
+            );
+        }
         Ok(dag.root)
     }
 }
