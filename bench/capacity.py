@@ -31,7 +31,6 @@ Python 3.11 standard library only.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import json
@@ -422,37 +421,21 @@ def report(r: dict) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bin", type=Path, required=True)
-    ap.add_argument("--origin-dir", type=Path, required=True, help="nginx root")
-    ap.add_argument("--origin-url", required=True, help="http://127.0.0.1:PORT")
-    ap.add_argument("--access-log", type=Path, required=True,
-                    help="nginx log for /swarm/: '$request_uri $status $body_bytes_sent', unbuffered")
+    ap = sw.bench_args(__doc__)
     ap.add_argument("--nginx-pids", required=True, help="nginx's processes, space-separated")
-    ap.add_argument("--work", type=Path, required=True, help="temp dir for data dirs and logs")
-    ap.add_argument("--out", type=Path, required=True, help="markdown section")
-    ap.add_argument("--raw", type=Path, help="raw figures, JSON")
     ap.add_argument("--rows", default=os.environ.get("CAPACITY_ROWS", " ".join(LABELS)))
     args = ap.parse_args()
-    args.work.mkdir(parents=True, exist_ok=True)
-    Daemon.pid_file = args.work / "daemon.pids"
+    sw.prepare(args)
     # A socket per viewer here, and the daemons inherit the limit.
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     # Viewer daemons by the hundred: their logs stay quiet.
     os.environ.setdefault("RUST_LOG", "warn")
 
-    def on_term(signum, frame):
-        raise SystemExit(128 + signum)
-    signal.signal(signal.SIGTERM, on_term)
-
     started = time.monotonic()
     origin = Origin(args.origin_dir, args.origin_url.rstrip("/"), args.access_log)
-    repo = Path(__file__).resolve().parent.parent
-    rev = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
-                         capture_output=True, text=True).stdout.strip() or "unknown"
-    r: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rev": rev,
-               "rows": []}
+    r: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+               "rev": sw.git_rev(), "rows": []}
     try:
         for name in args.rows.split():
             log(f"capacity: {LABELS[name]}")

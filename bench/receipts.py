@@ -18,10 +18,8 @@ helpers. Python 3.11 standard library only; everything on 127.0.0.1.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -355,29 +353,17 @@ def report(r: dict) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bin", type=Path, required=True)
-    ap.add_argument("--origin-dir", type=Path, required=True, help="nginx root")
-    ap.add_argument("--origin-url", required=True, help="http://127.0.0.1:PORT")
-    ap.add_argument("--work", type=Path, required=True, help="temp dir for data dirs and logs")
+    ap = sw.bench_args(__doc__, access_log=False)
     ap.add_argument("--rate-json", type=Path, help="receipt_rate's JSON output")
-    ap.add_argument("--out", type=Path, required=True, help="markdown section")
-    ap.add_argument("--raw", type=Path, help="raw figures, JSON")
     args = ap.parse_args()
     if urllib.parse.urlsplit(args.origin_url).hostname != "127.0.0.1":
         raise BenchError(f"origin {args.origin_url} is not on 127.0.0.1")
-    args.work.mkdir(parents=True, exist_ok=True)
-    Daemon.pid_file = args.work / "daemon.pids"
-
-    def on_term(signum, frame):
-        raise SystemExit(128 + signum)
-    signal.signal(signal.SIGTERM, on_term)
+    sw.prepare(args)
 
     started = time.monotonic()
     origin = sw.Origin(args.origin_dir, args.origin_url.rstrip("/"), args.work / "no-access-log")
     repo = Path(__file__).resolve().parent.parent
-    rev = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
-                         capture_output=True, text=True).stdout.strip() or "unknown"
+    rev = sw.git_rev()
     dirty = subprocess.run(["git", "-C", str(repo), "diff", "--quiet", "HEAD", "--",
                             "daemon", "gateway", "proofs", "Cargo.toml", "Cargo.lock"]).returncode != 0
     r: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

@@ -723,6 +723,38 @@ def discovery(args, seeder: Daemon, vod_url: str) -> dict:
 
 
 # ---------------------------------------------------------------- report
+def bench_args(doc: str, access_log: bool = True) -> argparse.ArgumentParser:
+    """The arguments every bench script takes from run.sh."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--bin", type=Path, required=True)
+    ap.add_argument("--origin-dir", type=Path, required=True, help="nginx root")
+    ap.add_argument("--origin-url", required=True, help="http://127.0.0.1:PORT")
+    if access_log:
+        ap.add_argument("--access-log", type=Path, required=True,
+                        help="nginx log for /swarm/: '$request_uri $status $body_bytes_sent', unbuffered")
+    ap.add_argument("--work", type=Path, required=True, help="temp dir for data dirs and logs")
+    ap.add_argument("--out", type=Path, required=True, help="markdown sections")
+    ap.add_argument("--raw", type=Path, help="raw figures, JSON")
+    return ap
+
+
+def prepare(args) -> None:
+    """The work dir, the pid file run.sh cleans up from, and SIGTERM as an exit
+    that stops the daemons (through the callers' `finally`)."""
+    args.work.mkdir(parents=True, exist_ok=True)
+    Daemon.pid_file = args.work / "daemon.pids"
+
+    def on_term(signum, frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, on_term)
+
+
+def git_rev() -> str:
+    repo = Path(__file__).resolve().parent.parent
+    return subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True).stdout.strip() or "unknown"
+
+
 def finish(args, r: dict, report) -> int:
     """Writes the raw figures (`--raw`) and the report (`--out`)."""
     if args.raw:
@@ -876,31 +908,17 @@ def report(r: dict) -> str:
 
 # ---------------------------------------------------------------- main
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bin", type=Path, required=True)
-    ap.add_argument("--origin-dir", type=Path, required=True, help="nginx root")
-    ap.add_argument("--origin-url", required=True, help="http://127.0.0.1:PORT")
-    ap.add_argument("--access-log", type=Path, required=True,
-                    help="nginx log for /swarm/: '$request_uri $status $body_bytes_sent', unbuffered")
-    ap.add_argument("--work", type=Path, required=True, help="temp dir for data dirs and logs")
-    ap.add_argument("--out", type=Path, required=True, help="markdown sections")
-    ap.add_argument("--raw", type=Path, help="raw figures, JSON")
+    ap = bench_args(__doc__)
     ap.add_argument("--viewers", default=os.environ.get("SWARM_VIEWERS", "5 10"),
                     help="viewer counts for the offload runs (env SWARM_VIEWERS)")
     args = ap.parse_args()
-    args.work.mkdir(parents=True, exist_ok=True)
-    Daemon.pid_file = args.work / "daemon.pids"
-
-    def on_term(signum, frame):
-        raise SystemExit(128 + signum)
-    signal.signal(signal.SIGTERM, on_term)
+    prepare(args)
 
     started = time.monotonic()
     origin = Origin(args.origin_dir, args.origin_url.rstrip("/"), args.access_log)
     args.origin_obj = origin
     repo = Path(__file__).resolve().parent.parent
-    rev = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
-                         capture_output=True, text=True).stdout.strip() or "unknown"
+    rev = git_rev()
     dirty = subprocess.run(["git", "-C", str(repo), "diff", "--quiet", "HEAD", "--",
                             "daemon", "gateway", "Cargo.toml", "Cargo.lock"]).returncode != 0
     r: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

@@ -145,16 +145,18 @@ pub(crate) fn poll_write(
     }
     let first = bufs.iter().position(|b| !b.is_empty()).unwrap_or(0);
     let bufs = &bufs[first..];
-    let plain = bufs
+    // One lookup per buffer, up to the first mapped one.
+    let mapped = bufs
         .iter()
-        .position(|b| lookup(b).is_some())
-        .unwrap_or(bufs.len());
-    if plain < bufs.len() && !*corked {
+        .enumerate()
+        .find_map(|(i, b)| lookup(b).map(|m| (i, m)));
+    let Some((plain, (fd, offset, len))) = mapped else {
+        return Pin::new(socket).poll_write_vectored(cx, bufs);
+    };
+    if !*corked {
         *corked = set_cork(socket, true);
     }
-    if plain == 0
-        && let Some((fd, offset, len)) = bufs.first().and_then(|b| lookup(b))
-    {
+    if plain == 0 {
         return poll_sendfile(socket, cx, fd, offset, len);
     }
     Pin::new(socket).poll_write_vectored(cx, &bufs[..plain])

@@ -158,10 +158,7 @@ impl BlockFiles {
         let mut data = Vec::with_capacity(before.len as usize);
         file.read_to_end(&mut data)?;
         if !verify(cid, &data) {
-            warn!(cid = %cid, path = %path.display(), "block fails its CID; dropping it");
-            self.unstamp(cid);
-            fs::remove_file(&path)?;
-            return Ok(None);
+            return self.drop_damaged(cid, &path).map(|()| None);
         }
         // Changed while being read: checked bytes, but not a stamp to trust.
         if Stamp::of(&file.metadata()?) != before || data.len() as u64 != before.len {
@@ -195,9 +192,13 @@ impl BlockFiles {
         if verify(cid, &data) {
             return Ok(Some(data.into()));
         }
+        self.drop_damaged(cid, &path).map(|()| None)
+    }
+
+    /// Deletes a block file that failed its CID, so it is fetched again.
+    fn drop_damaged(&self, cid: &Cid, path: &Path) -> io::Result<()> {
         warn!(cid = %cid, path = %path.display(), "block fails its CID; dropping it");
         self.unstamp(cid);
-        fs::remove_file(&path)?;
-        Ok(None)
+        fs::remove_file(path)
     }
 }

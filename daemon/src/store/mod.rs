@@ -368,9 +368,7 @@ impl Inner {
             Err(_) => None,
         };
         let Some((cid, bytes)) = assembled else {
-            warn!(key, cid = %meta.cid, "stored segment incomplete or damaged; will fetch again");
-            self.locked(|inner| inner.remove(&meta.cid))?;
-            return Ok(None);
+            return self.drop_damaged(key, &meta.cid).map(|()| None);
         };
         self.access.touch(&meta.cid);
         let seg = StoredSegment {
@@ -482,9 +480,7 @@ impl Inner {
             Err(_) => None,
         };
         let Some((root, spans)) = opened else {
-            warn!(key, cid = %meta.cid, "stored segment incomplete or damaged; will fetch again");
-            self.locked(|inner| inner.remove(&meta.cid))?;
-            return Ok(None);
+            return self.drop_damaged(key, &meta.cid).map(|()| None);
         };
         self.access.touch(&meta.cid);
         let open = Arc::new(OpenSegment {
@@ -495,6 +491,15 @@ impl Inner {
         });
         self.open.insert(key.to_owned(), open.clone());
         Ok(Some(open.files()))
+    }
+
+    /// Removes a stored segment found incomplete or damaged, so it is fetched again.
+    fn drop_damaged(&self, key: &str, cid: &str) -> Result<(), StoreError> {
+        warn!(
+            key,
+            cid, "stored segment incomplete or damaged; will fetch again"
+        );
+        self.locked(|inner| inner.remove(cid))
     }
 
     fn locked<T>(&self, f: impl FnOnce(&Self) -> Result<T, StoreError>) -> Result<T, StoreError> {
