@@ -6,7 +6,7 @@ Rows, each against the nginx origin run.sh already runs:
 
 - nginx: the reference. Each viewer GETs the segments straight from nginx.
 - webrtc-direct: each viewer is the browser client of bridge/js, headless
-  in Node.js (bench/capacity_viewers.mjs: one js-libp2p node per viewer,
+  in Node.js (bridge/js/tools/viewers.mjs: one js-libp2p node per viewer,
   WebRTC-direct by node-datachannel, every block checked and receipted),
   all in one Node process; Chromium itself would eat the cores.
 - tcp, quic: each viewer is a swarmseed daemon whose libp2p listens and
@@ -53,7 +53,7 @@ from swarm import BenchError, Daemon, Origin, log  # noqa: E402
 SEG_BYTES = 2_000_000
 VIEWER_STORE = ('[store]\nmax_bytes = "40MiB"\nmin_free_bytes = "0B"\n'
                 'memory_cache = "8MiB"\nblock_cache = "4MiB"\n')
-VIEWERS_JS = Path(__file__).resolve().parent / "capacity_viewers.mjs"
+VIEWERS_JS = Path(__file__).resolve().parent.parent / "bridge/js/tools/viewers.mjs"
 VIEWERS_JS_CLIENT = Path(__file__).resolve().parent.parent / "bridge/js/dist/node/client.js"
 SEG_S = 4.0
 SEGMENTS = int(os.environ.get("CAPACITY_SEGMENTS", "8"))
@@ -221,7 +221,7 @@ class Row:
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         node_s = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
         if proc.returncode != 0:
-            raise BenchError(f"capacity_viewers.mjs exited with {proc.returncode}; see {self.root}")
+            raise BenchError(f"viewers.mjs exited with {proc.returncode}; see {self.root}")
         played = json.loads(proc.stdout.decode().strip().splitlines()[-1])
         cores = [(c1[0] - c0[0]) / CLK / dt, node_s / dt, (c1[1] - c0[1]) / CLK / dt]
         return played, dt, cores
@@ -383,7 +383,7 @@ def report(r: dict) -> str:
       "allowed (the seeder's) and its store on a tmpfs (the durable writes of each viewer's "
       "own disk would otherwise take the shared cores); the nginx row's clients GET from nginx; all those players run "
       "in one Python asyncio process. The WebRTC-direct row's viewers are the browser "
-      "client of bridge/js in one Node.js process (`bench/capacity_viewers.mjs`), each with "
+      "client of bridge/js in one Node.js process (`bridge/js/tools/viewers.mjs`), each with "
       "its own js-libp2p node, checking every block and signing a receipt for it. "
       "*Viewers' cores*: the viewer daemons, or the Node process; *players' cores*: the "
       "Python process.")

@@ -25,7 +25,7 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig}
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, debug_span, info, warn};
 
 use super::direct::{DirectConn, DirectEvent, ice};
 use super::session::{Control, Incoming, Outbox, Session, Writer};
@@ -626,7 +626,8 @@ impl Loop {
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
-        if let Err(e) = peer.rtc.handle_input(input) {
+        // The engine's own logs (str0m, SCTP) name their session this way.
+        if let Err(e) = debug_span!("rtc", session = id).in_scope(|| peer.rtc.handle_input(input)) {
             debug!(session = id, error = %e, "datagram refused");
             self.close(id, "input failed");
             return;
@@ -762,7 +763,9 @@ impl Loop {
                     peer.rtc.direct_api().close_data_channel(ch);
                 }
             }
-            if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
+            if let Err(e) = debug_span!("rtc", session = id)
+                .in_scope(|| peer.rtc.handle_input(Input::Timeout(now)))
+            {
                 debug!(session = id, error = %e, "timeout failed");
                 self.close(id, "timeout failed");
                 continue;
@@ -843,7 +846,7 @@ impl Loop {
                 self.close(id, "closed");
                 return;
             }
-            let out = match peer.rtc.poll_output() {
+            let out = match debug_span!("rtc", session = id).in_scope(|| peer.rtc.poll_output()) {
                 Ok(o) => o,
                 Err(e) => {
                     debug!(session = id, error = %e, "session failed");

@@ -1,16 +1,18 @@
-// Headless viewers for bench/capacity.py's WebRTC-direct row: each one is the
-// browser client of bridge/js (its Node.js build, `npm run build:node`), with
-// a js-libp2p node of its own dialing the seeder over WebRTC-direct
-// (node-datachannel under @libp2p/webrtc), fetching each segment by CID with
-// every block checked and a receipt signed for it, as a browser does.
-// Chromium itself would take the cores the seeder needs.
+// Headless viewers: each one is the browser client of bridge/js (its
+// Node.js build, `npm run build:node`), with a js-libp2p node of its own
+// dialing daemons over WebRTC-direct (node-datachannel under @libp2p/webrtc),
+// fetching each segment by CID with every block checked and a receipt
+// signed for it, as a browser does. Chromium itself would take the cores the
+// daemon needs. bench/capacity.py plays them in real time;
+// tests/webrtc_churn.rs runs them flat out.
 //
-//   node bench/capacity_viewers.mjs CONFIG.json
+//   node bridge/js/tools/viewers.mjs CONFIG.json
 //
 // CONFIG: { addrs, video, segments: [{cid, size}], viewers, seg_s, ahead,
-// spread_s }. Playback starts when segment 0 is in and runs in real time;
-// a viewer fetches no more than `ahead` segments beyond the playhead. Prints
-// one JSON line: per viewer, its start time, stalls and error.
+// spread_s, dial_tries? }. Playback starts when segment 0 is in and runs in real time;
+// a viewer fetches no more than `ahead` segments beyond the playhead
+// (seg_s 0: no pacing). Prints one JSON line: per viewer, its start time,
+// stalls, blocks asked again, segments and bytes fetched, and error.
 
 import { readFileSync } from 'node:fs'
 
@@ -20,7 +22,7 @@ Promise.withResolvers ??= function () {
   const promise = new this((res, rej) => { resolve = res; reject = rej })
   return { promise, resolve, reject }
 }
-const { SwarmseedClient } = await import('../bridge/js/dist/node/client.js')
+const { SwarmseedClient } = await import('../dist/node/client.js')
 
 const cfg = JSON.parse(readFileSync(process.argv[2], 'utf8'))
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
@@ -28,7 +30,7 @@ const now = () => performance.now() / 1000
 
 async function viewer (delay) {
   await sleep(delay * 1000)
-  const out = { stalls: 0, stalled_s: 0, error: null, block_errors: [] }
+  const out = { stalls: 0, stalled_s: 0, error: null, block_errors: [], fetched: 0, bytes: 0 }
   const t0 = now()
   let client
   try {
@@ -38,15 +40,23 @@ async function viewer (delay) {
     client.addEventListener('block-error', e => {
       out.block_errors.push({ at_s: +(now() - t0).toFixed(2), error: e.detail.error })
     })
-    const dialed = await client.connect(cfg.addrs)
-    if (!dialed.some(d => d.error === undefined)) throw new Error(`dial: ${JSON.stringify(dialed)}`)
+    // A dial that fails is an error of its own, unless the config allows
+    // more tries (the tests that are about what follows the dial).
+    for (let tries = cfg.dial_tries ?? 1; ; tries--) {
+      const dialed = await client.connect(cfg.addrs)
+      if (dialed.some(d => d.error === undefined)) break
+      if (tries <= 1) throw new Error(`dial: ${JSON.stringify(dialed)}`)
+      out.redials = (out.redials ?? 0) + 1
+    }
     let started = null
     for (const [i, seg] of cfg.segments.entries()) {
       if (started !== null) {
         const wait = started + (i - cfg.ahead) * cfg.seg_s - now()
         if (wait > 0) await sleep(wait * 1000)
       }
-      await client.fetchFile(seg.cid, { size: seg.size, video: cfg.video })
+      const got = await client.fetchFile(seg.cid, { size: seg.size, video: cfg.video })
+      out.fetched++
+      out.bytes += got.length
       const t = now()
       if (started === null) {
         started = t
