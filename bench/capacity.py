@@ -9,6 +9,11 @@ Rows, each against the nginx origin run.sh already runs:
   in Node.js (bridge/js/tools/viewers.mjs: one js-libp2p node per viewer,
   WebRTC-direct by node-datachannel, every block checked and receipted),
   all in one Node process; Chromium itself would eat the cores.
+- p2pml: each viewer is a hand-made p2p-media-loader 2.3 peer
+  (bridge/js/tools/p2pml_viewers.mjs running p2pml_peer.js, the raw peer of
+  the tests, over node-datachannel), all in one Node process, announcing in
+  the video's swarm on the seeder's own tracker and asking the seeder for
+  each segment by id over a WebRTC data channel.
 - tcp, quic: each viewer is a swarmseed daemon whose libp2p listens and
   dials on that transport alone, bootstrapped to the seeder and trusting
   it, with one connection allowed (the seeder's), so viewers do not feed
@@ -32,6 +37,7 @@ Python 3.11 standard library only.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import os
@@ -48,13 +54,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import swarm as sw  # noqa: E402  (bench/swarm.py)
-from swarm import BenchError, Daemon, Origin, log  # noqa: E402
+from swarm import MASTER_BANDWIDTH, BenchError, Daemon, Origin, log  # noqa: E402
 
 SEG_BYTES = 2_000_000
 VIEWER_STORE = ('[store]\nmax_bytes = "40MiB"\nmin_free_bytes = "0B"\n'
                 'memory_cache = "8MiB"\nblock_cache = "4MiB"\n')
 VIEWERS_JS = Path(__file__).resolve().parent.parent / "bridge/js/tools/viewers.mjs"
 VIEWERS_JS_CLIENT = Path(__file__).resolve().parent.parent / "bridge/js/dist/node/client.js"
+P2PML_VIEWERS_JS = Path(__file__).resolve().parent.parent / "bridge/js/tools/p2pml_viewers.mjs"
 SEG_S = 4.0
 SEGMENTS = int(os.environ.get("CAPACITY_SEGMENTS", "8"))
 AHEAD = 2
@@ -63,7 +70,7 @@ START = int(os.environ.get("CAPACITY_START", "8"))
 # nginx stops at its 2 x 1024 worker connections (run.sh's config), halved for
 # an uneven spread; the daemon rows where the viewer daemons would fill
 # this machine's memory.
-MAX_VIEWERS = {"nginx": 1024, "tcp": 256, "quic": 256, "webrtc-direct": 512}
+MAX_VIEWERS = {"nginx": 1024, "tcp": 256, "quic": 256, "webrtc-direct": 512, "p2pml": 512}
 # Bisection stops when the bracket is this narrow, relative to its low end.
 RESOLUTION = 0.2
 CLK = os.sysconf("SC_CLK_TCK")
@@ -168,6 +175,8 @@ class Row:
         self.listen = {"tcp": "/ip4/127.0.0.1/tcp/0",
                        "quic": "/ip4/127.0.0.1/udp/0/quic-v1"}.get(name)
         self.browser_addrs: list[str] = []
+        # Viewers in one Node.js process rather than daemons or Python players.
+        self.node_viewers = name in ("webrtc-direct", "p2pml")
         if self.listen:
             # A super-seeder's operator lets every viewer connect.
             self.seeder = Daemon(args.bin, self.root, "seeder", listen=self.listen,
@@ -181,6 +190,10 @@ class Row:
             self.seeder.spawn()
             self.seeder.wait_gateway()
             self.browser_addrs = self.wait_browser_addrs()
+        elif name == "p2pml":
+            # Its own tracker, and no other: the swarm is the seeder's.
+            self.seeder = Daemon(args.bin, self.root, "seeder",
+                                 extra="trackers = []\ntracker = true\n").start()
 
     def wait_browser_addrs(self) -> list[str]:
         deadline = time.monotonic() + 20
@@ -201,27 +214,41 @@ class Row:
                 for r in m["renditions"] for x in r["segments"]]
         return vid, segs
 
+    def node_config(self, n: int, master: str) -> tuple[Path, dict]:
+        """The Node viewers' script and config for n viewers of `master`."""
+        common = {"viewers": n, "seg_s": SEG_S, "ahead": AHEAD, "spread_s": SEG_S}
+        if self.name == "p2pml":
+            # A VOD's segment ids are their positions.
+            return P2PML_VIEWERS_JS, {
+                **common, "tracker": self.seeder.url.replace("http://", "ws://") + "/announce",
+                "info_hash": p2pml_info_hash(master, MASTER_BANDWIDTH),
+                "segments": [{"id": i, "size": SEG_BYTES} for i in range(SEGMENTS)]}
+        vid, segs = self.cid_map(master)
+        return VIEWERS_JS, {**common, "addrs": self.browser_addrs, "video": vid,
+                            "segments": segs}
+
     def run_node(self, n: int, master: str, step: int,
                  servers: list[int]) -> tuple[list[dict], float, list[float]]:
-        """Runs n headless browser clients: (results, seconds, cores of the
-        seeder, of the Node process, and of this process)."""
-        vid, segs = self.cid_map(master)
+        """Runs n headless browser viewers in one Node process: (results,
+        seconds, cores of the seeder, of the Node process, and of this
+        process)."""
+        script, config = self.node_config(n, master)
         cfg = self.root / f"viewers-{step}.json"
-        cfg.write_text(json.dumps({
-            "addrs": self.browser_addrs, "video": vid, "segments": segs, "viewers": n,
-            "seg_s": SEG_S, "ahead": AHEAD, "spread_s": SEG_S}))
+        cfg.write_text(json.dumps(config))
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         c0 = (cpu_ticks(servers), cpu_ticks([os.getpid()]))
         t0 = time.monotonic()
         with open(self.root / f"viewers-{step}.log", "wb") as err:
-            proc = subprocess.run(["node", str(VIEWERS_JS), str(cfg)], stdout=subprocess.PIPE,
-                                  stderr=err, timeout=SEGMENTS * SEG_S * 4 + 120)
+            # Node.js 20 has WebSocket behind this flag; later ones by default.
+            proc = subprocess.run(["node", "--experimental-websocket", str(script), str(cfg)],
+                                  stdout=subprocess.PIPE, stderr=err,
+                                  timeout=SEGMENTS * SEG_S * 4 + 120)
         dt = time.monotonic() - t0
         c1 = (cpu_ticks(servers), cpu_ticks([os.getpid()]))
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         node_s = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
         if proc.returncode != 0:
-            raise BenchError(f"viewers.mjs exited with {proc.returncode}; see {self.root}")
+            raise BenchError(f"{script.name} exited with {proc.returncode}; see {self.root}")
         played = json.loads(proc.stdout.decode().strip().splitlines()[-1])
         cores = [(c1[0] - c0[0]) / CLK / dt, node_s / dt, (c1[1] - c0[1]) / CLK / dt]
         return played, dt, cores
@@ -260,7 +287,7 @@ class Row:
             self.seeder.seed(master)
             targets = [(v.url, sw.hls_path(master)) for v in self.viewers[:n]]
             paths: list[str] = []
-        if self.browser_addrs:
+        if self.node_viewers:
             targets = []
         elif not self.seeder:
             targets = [(self.origin.base, None)] * n
@@ -268,7 +295,7 @@ class Row:
         offset = self.origin.log_offset()
         servers = self.server_pids()
         viewer_pids = [v.proc.pid for v in self.viewers[:n]]
-        if self.browser_addrs:
+        if self.node_viewers:
             # The Node process is sampled from outside while it runs.
             played, dt, cores = self.run_node(n, master, step, servers)
         else:
@@ -356,11 +383,25 @@ def capacity(args, origin: Origin, name: str) -> dict:
             "capped": bad is None, "runs": runs, **closed}
 
 
+def p2pml_info_hash(master_url: str, bandwidth: int) -> str:
+    """The info_hash a p2p-media-loader 2.3 page announces for the one
+    variant of `master_url` that declares BANDWIDTH alone, as
+    bridge/src/p2pml/stream.rs computes it for any stream: the stream index
+    is the Base64 SHA-1 of the variant's nine attributes joined by dashes,
+    the swarm id "v2-<master>-main-<index>", and the info_hash the first 15
+    bytes of that swarm id's SHA-1, in Base64."""
+    fields = [str(bandwidth)] + [""] * 8
+    index = base64.b64encode(hashlib.sha1("-".join(fields).encode()).digest()).decode()
+    swarm_id = f"v2-{master_url.split('?')[0]}-main-{index}"
+    return base64.b64encode(hashlib.sha1(swarm_id.encode()).digest()[:15]).decode()
+
+
 # ---------------------------------------------------------------- report
 LABELS = {"nginx": "nginx over HTTP (reference)",
           "tcp": "swarmseed daemons over TCP",
           "quic": "swarmseed daemons over QUIC",
-          "webrtc-direct": "browser clients (bridge/js in Node) over WebRTC-direct"}
+          "webrtc-direct": "browser clients (bridge/js in Node) over WebRTC-direct",
+          "p2pml": "p2p-media-loader peers (in Node) over WebRTC"}
 
 
 def report(r: dict) -> str:
@@ -384,7 +425,11 @@ def report(r: dict) -> str:
       "own disk would otherwise take the shared cores); the nginx row's clients GET from nginx; all those players run "
       "in one Python asyncio process. The WebRTC-direct row's viewers are the browser "
       "client of bridge/js in one Node.js process (`bridge/js/tools/viewers.mjs`), each with "
-      "its own js-libp2p node, checking every block and signing a receipt for it. "
+      "its own js-libp2p node, checking every block and signing a receipt for it. The "
+      "p2p-media-loader row's viewers are the raw p2p-media-loader 2.3 peer of the tests "
+      "(`bridge/js/tools/p2pml_peer.js`) over node-datachannel, in one Node.js process "
+      "(`bridge/js/tools/p2pml_viewers.mjs`), announcing on the seeder's own tracker and "
+      "asking it for each segment by id. "
       "*Viewers' cores*: the viewer daemons, or the Node process; *players' cores*: the "
       "Python process.")
     a("")

@@ -409,6 +409,11 @@ def make_vod(origin: Origin, seconds: int) -> tuple[str, int, int]:
     return f"{origin.base}/swarm/vod/master.m3u8", copy, count
 
 
+# The one variant's BANDWIDTH in make_random_vod's masters (p2p-media-loader
+# swarms are named after it).
+MASTER_BANDWIDTH = 2_200_000
+
+
 def make_random_vod(origin: Origin, sub: str, segments: int, segment_bytes: int) -> tuple[str, str, list[str]]:
     """`segments` segments of exactly `segment_bytes` random bytes under
     /<sub>/, behind a one-line master: (media URL, master URL, segment URLs).
@@ -429,7 +434,7 @@ def make_random_vod(origin: Origin, sub: str, segments: int, segment_bytes: int)
     lines.append("#EXT-X-ENDLIST")
     (d / "index.m3u8").write_text("\n".join(lines) + "\n")
     (d / "master.m3u8").write_text(
-        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-STREAM-INF:BANDWIDTH=2200000\nindex.m3u8\n")
+        f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-STREAM-INF:BANDWIDTH={MASTER_BANDWIDTH}\nindex.m3u8\n")
     for p in d.iterdir():
         p.chmod(0o644)
     # Every directory down from the origin's root, for nginx's worker.
