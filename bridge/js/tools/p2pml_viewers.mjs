@@ -15,6 +15,7 @@
 
 import { readFileSync } from 'node:fs'
 import { RTCPeerConnection } from 'node-datachannel/polyfill'
+import { now, play, runAll } from './playback.mjs'
 
 globalThis.window = globalThis
 globalThis.RTCPeerConnection = RTCPeerConnection
@@ -22,47 +23,23 @@ if (typeof WebSocket !== 'function') throw new Error('no WebSocket: run node wit
 await import('./p2pml_peer.js')
 
 const cfg = JSON.parse(readFileSync(process.argv[2], 'utf8'))
-const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
-const now = () => performance.now() / 1000
 
-async function viewer (n, delay) {
-  await sleep(delay * 1000)
+await runAll(cfg, async n => {
   const out = { stalls: 0, stalled_s: 0, error: null, fetched: 0, bytes: 0 }
   const t0 = now()
   let i = null
   try {
     // One 20-character ASCII id per viewer, as the library makes them.
     i = await window.rawPeers.connect(cfg.tracker, cfg.info_hash, `-CAP01-${n}`.padEnd(20, '-').slice(0, 20))
-    let started = null
-    for (const [k, seg] of cfg.segments.entries()) {
-      if (started !== null) {
-        const wait = started + (k - cfg.ahead) * cfg.seg_s - now()
-        if (wait > 0) await sleep(wait * 1000)
-      }
+    await play(cfg, out, t0, async (seg, k) => {
       const got = await window.rawPeers.fetchSegments(i, [seg.id], k, 30000)
       if (got.sizes[0] !== seg.size) throw new Error(`segment ${seg.id}: ${got.sizes[0]} bytes, expected ${seg.size}`)
-      out.fetched++
-      out.bytes += got.bytes
-      const t = now()
-      if (started === null) {
-        started = t
-        out.startup_s = t - t0
-      } else if (t > started + k * cfg.seg_s) {
-        out.stalls++
-        out.stalled_s += t - (started + k * cfg.seg_s)
-      }
-    }
+      return got.bytes
+    })
   } catch (e) {
     out.error = String(e?.message ?? e)
   } finally {
     if (i !== null) window.rawPeers.close(i)
   }
   return out
-}
-
-// The same spread of starts as the Python players, from a fixed seed.
-let seed = cfg.viewers
-const random = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648 }
-const results = await Promise.all(Array.from({ length: cfg.viewers }, (_, n) => viewer(n, random() * cfg.spread_s)))
-process.stdout.write(JSON.stringify(results) + '\n')
-process.exit(0)
+})

@@ -15,6 +15,7 @@
 // stalls, blocks asked again, segments and bytes fetched, and error.
 
 import { readFileSync } from 'node:fs'
+import { now, play, runAll } from './playback.mjs'
 
 // js-libp2p uses Promise.withResolvers (Node.js 22); Debian's node is 20.
 Promise.withResolvers ??= function () {
@@ -25,11 +26,8 @@ Promise.withResolvers ??= function () {
 const { SwarmseedClient } = await import('../dist/node/client.js')
 
 const cfg = JSON.parse(readFileSync(process.argv[2], 'utf8'))
-const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
-const now = () => performance.now() / 1000
 
-async function viewer (delay) {
-  await sleep(delay * 1000)
+await runAll(cfg, async () => {
   const out = { stalls: 0, stalled_s: 0, error: null, block_errors: [], fetched: 0, bytes: 0 }
   const t0 = now()
   let client
@@ -48,24 +46,7 @@ async function viewer (delay) {
       if (tries <= 1) throw new Error(`dial: ${JSON.stringify(dialed)}`)
       out.redials = (out.redials ?? 0) + 1
     }
-    let started = null
-    for (const [i, seg] of cfg.segments.entries()) {
-      if (started !== null) {
-        const wait = started + (i - cfg.ahead) * cfg.seg_s - now()
-        if (wait > 0) await sleep(wait * 1000)
-      }
-      const got = await client.fetchFile(seg.cid, { size: seg.size, video: cfg.video })
-      out.fetched++
-      out.bytes += got.length
-      const t = now()
-      if (started === null) {
-        started = t
-        out.startup_s = t - t0
-      } else if (t > started + i * cfg.seg_s) {
-        out.stalls++
-        out.stalled_s += t - (started + i * cfg.seg_s)
-      }
-    }
+    await play(cfg, out, t0, async seg => (await client.fetchFile(seg.cid, { size: seg.size, video: cfg.video })).length)
     await client.flushReceipts()
   } catch (e) {
     out.error = String(e?.message ?? e)
@@ -73,11 +54,4 @@ async function viewer (delay) {
     await client?.stop().catch(() => {})
   }
   return out
-}
-
-// The same spread of starts as the Python players, from a fixed seed.
-let seed = cfg.viewers
-const random = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648 }
-const results = await Promise.all(Array.from({ length: cfg.viewers }, () => viewer(random() * cfg.spread_s)))
-process.stdout.write(JSON.stringify(results) + '\n')
-process.exit(0)
+})
