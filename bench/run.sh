@@ -535,6 +535,10 @@ chmod 644 "$ORIGIN"/cold/*
 
 # ---------------------------------------------------------------- 2. nginx
 NGINX_PORT=$(free_port)
+# nginx also proxies to itself: the cold-miss reference for what any proxy
+# in front of the origin costs on this machine (kept-alive upstream,
+# unbuffered, as the gateway streams a miss).
+NGINX_PROXY_PORT=$(free_port)
 mkdir -p "$TMP/nginx"
 cat >"$TMP/nginx/nginx.conf" <<EOF
 daemon off;
@@ -561,6 +565,16 @@ http {
         application/vnd.apple.mpegurl m3u8;
     }
     default_type application/octet-stream;
+    upstream origin { server 127.0.0.1:$NGINX_PORT; keepalive 16; }
+    server {
+        listen 127.0.0.1:$NGINX_PROXY_PORT;
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+        }
+    }
     server {
         listen 127.0.0.1:$NGINX_PORT;
         root $ORIGIN;
@@ -574,6 +588,7 @@ log "starting nginx on 127.0.0.1:$NGINX_PORT"
 nginx -e "$TMP/nginx/error.log" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" &
 NGINX_PID=$!
 NG=http://127.0.0.1:$NGINX_PORT
+NGP=http://127.0.0.1:$NGINX_PROXY_PORT
 for _ in $(seq 1 100); do
     curl -sf -o /dev/null "$NG/bench/index.m3u8" && break
     kill -0 "$NGINX_PID" 2>/dev/null || { cat "$TMP/nginx/error.log" >&2; die "nginx exited"; }
@@ -871,7 +886,7 @@ done
 # Time to first and to last byte, one fresh curl (new connection) per GET.
 ttlb() { curl -sf -o /dev/null -w '%{time_starttransfer} %{time_total}\n' "$1"; }
 declare -A COLD
-cold_series() { # name gateway-or-direct url-template(with @)
+cold_series() { # name gw|proxy|direct url-template(with @)
     local name=$1 where=$2 tmpl=$3 i url f=$OUT/cold-$1-$2.txt pl paths=()
     : >"$f"
     if [ "$where" = gw ]; then
@@ -889,6 +904,8 @@ cold_series() { # name gateway-or-direct url-template(with @)
         url=${tmpl//@/$i}
         if [ "$where" = gw ]; then
             ttlb "$GW${paths[$((i - 1))]}" >>"$f" || die "cold GET via gateway failed: $url"
+        elif [ "$where" = proxy ]; then
+            ttlb "$NGP${url#"$NG"}" >>"$f" || die "GET via the nginx proxy failed: $url"
         else
             ttlb "$url" >>"$f" || die "direct GET failed: $url"
         fi
@@ -906,6 +923,7 @@ for spec in "small|$NG/cold/small_@.ts" "big|$NG/cold/big_@.ts" "big-samebytes|$
     log "cold miss: $name ($N objects)"
     cold_series "$name" gw "$tmpl"
     cold_series "$name" direct "$tmpl"
+    cold_series "$name" proxy "$tmpl"
 done
 
 STATS=$(curl -sf "$GW/api/v1/stats" || echo '{}')
@@ -984,21 +1002,23 @@ GIT_DIRTY=$(cd "$REPO" && { git diff --quiet HEAD -- daemon gateway Cargo.toml C
     echo
     echo "## Cold miss (ms)"
     echo
-    echo "| objects | n | to | gateway p50 | direct p50 | p50 ratio gw/direct | gateway p90 | direct p90 | p90 ratio gw/direct |"
-    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    echo "| objects | n | to | gateway p50 | nginx proxy p50 | direct p50 | p50 ratio gw/direct | p50 ratio proxy/direct | gateway p90 | nginx proxy p90 | direct p90 | p90 ratio gw/direct | p90 ratio proxy/direct |"
+    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     for name in small big big-samebytes; do
         read -r gp50 gp90 gf50 gf90 <<<"${COLD[$name,gw]}"
+        read -r pp50 pp90 pf50 pf90 <<<"${COLD[$name,proxy]}"
         read -r dp50 dp90 df50 df90 <<<"${COLD[$name,direct]}"
         case $name in
             small) label="$SMALL_BYTES B, distinct bytes" ;;
             big) label="2 MiB, distinct bytes" ;;
             big-samebytes) label="2 MiB, same bytes (\`?v=i\`)" ;;
         esac
-        echo "| $label | $N | first byte | $gf50 | $df50 | **$(ratio "$gf50" "$df50")** | $gf90 | $df90 | **$(ratio "$gf90" "$df90")** |"
-        echo "| $label | $N | last byte | $gp50 | $dp50 | **$(ratio "$gp50" "$dp50")** | $gp90 | $dp90 | **$(ratio "$gp90" "$dp90")** |"
+        echo "| $label | $N | first byte | $gf50 | $pf50 | $df50 | **$(ratio "$gf50" "$df50")** | $(ratio "$pf50" "$df50") | $gf90 | $pf90 | $df90 | **$(ratio "$gf90" "$df90")** | $(ratio "$pf90" "$df90") |"
+        echo "| $label | $N | last byte | $gp50 | $pp50 | $dp50 | **$(ratio "$gp50" "$dp50")** | $(ratio "$pp50" "$dp50") | $gp90 | $pp90 | $dp90 | **$(ratio "$gp90" "$dp90")** | $(ratio "$pp90" "$dp90") |"
     done
     echo
-    echo "Goals: first byte ≤ 1.2× direct, last byte ≤ 1.3× direct."
+    echo "Goals: first byte ≤ 1.2× direct, last byte ≤ 1.3× direct. *nginx proxy* is nginx in front of itself"
+    echo "(kept-alive upstream, \`proxy_buffering off\`): what any proxy between player and origin costs here."
     echo
     echo "Daemon memory (resident, \`/proc/<pid>/status\`): **$(awk -v k="$RSS_IDLE" 'BEGIN { printf "%.1f", k / 1024 }') MiB idle** two seconds after start; **$(awk -v k="$RSS_PEAK" 'BEGIN { printf "%.1f", k / 1024 }') MiB at its peak** (VmHWM) over the hit-path and cold-miss runs, $(awk -v k="$RSS_END" 'BEGIN { printf "%.1f", k / 1024 }') MiB at the end. Goals: ≤ 40 MB idle, ≤ 200 MB under load."
     echo

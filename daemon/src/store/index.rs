@@ -7,8 +7,10 @@
 //! `refs`, updated in the same transaction as `objects`, so a block shared
 //! by several objects outlives all but the last of them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::path::Path;
+use std::sync::Mutex;
 
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -26,6 +28,12 @@ pub struct SegmentMeta {
 pub struct Index {
     pub(super) db: sled::Db,
     segments: sled::Tree,
+    /// Hashes of the keys in `segments`, so a miss is known without a
+    /// sled read on a blocking thread (that round trip is most of what a
+    /// lookup costs a player's first byte). It may name keys that are gone,
+    /// never the other way round but for a race with removal, which costs
+    /// only a fetch again.
+    named: KeyFilter,
     /// Root CID → object size.
     objects: sled::Tree,
     playlists: sled::Tree,
@@ -75,8 +83,14 @@ impl Index {
                 open_db(path)?
             }
         };
+        let segments = db.open_tree("segments")?;
+        let named = KeyFilter::default();
+        for key in segments.iter().keys() {
+            named.insert(&key?);
+        }
         Ok(Self {
-            segments: db.open_tree("segments")?,
+            segments,
+            named,
             objects: db.open_tree("objects")?,
             playlists: db.open_tree("playlists")?,
             videos: db.open_tree("videos")?,
@@ -87,6 +101,12 @@ impl Index {
             pin_objects: db.open_tree("pin_objects")?,
             db,
         })
+    }
+
+    /// False when no segment is stored under `key`; true when one may be.
+    /// Never blocks.
+    pub fn may_name(&self, key: &str) -> bool {
+        self.named.contains(key.as_bytes())
     }
 
     pub fn segment(&self, key: &str) -> sled::Result<Option<SegmentMeta>> {
@@ -111,6 +131,8 @@ impl Index {
         let block_list = serde_json::to_vec(&distinct).unwrap_or_default();
         let cid = meta.cid.as_bytes();
         let previous = self.segment(key)?.filter(|old| old.cid != meta.cid);
+        // Before the write, so no reader sees the key stored but unnamed.
+        self.named.insert(key.as_bytes());
         let fresh = (
             &self.objects,
             &self.segments,
@@ -172,7 +194,7 @@ impl Index {
             .and_then(|v| serde_json::from_slice(&v).ok())
             // Objects recorded before block lists were kept: the root alone.
             .unwrap_or_else(|| vec![cid.to_owned()]);
-        (
+        let removed = (
             &self.objects,
             &self.segments,
             &self.refs,
@@ -212,7 +234,15 @@ impl Index {
                 }
                 Ok::<_, ConflictableTransactionError<()>>(Some(removed))
             })
-            .map_err(storage)
+            .map_err(storage)?;
+        if let Some(removed) = &removed {
+            for name in &removed.keys {
+                // Another object may have taken the key meanwhile.
+                self.named
+                    .remove_unless(name.as_bytes(), || self.segments.contains_key(name))?;
+            }
+        }
+        Ok(removed)
     }
 
     /// How many objects hold `block`.
@@ -272,6 +302,45 @@ impl Index {
 
 /// `a \n b`: keys of trees that map one thing to many. Neither video ids,
 /// CIDs nor URLs hold a newline.
+/// A set of key hashes; 8 bytes a segment.
+#[derive(Default)]
+struct KeyFilter {
+    state: RandomState,
+    hashes: Mutex<HashSet<u64>>,
+}
+
+impl KeyFilter {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<u64>> {
+        self.hashes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn insert(&self, key: &[u8]) {
+        let h = self.state.hash_one(key);
+        self.lock().insert(h);
+    }
+
+    fn contains(&self, key: &[u8]) -> bool {
+        let h = self.state.hash_one(key);
+        self.lock().contains(&h)
+    }
+
+    /// Forgets `key` unless `still` says it is stored again. A put of the
+    /// same key between its `insert` and its write can lose its hash here;
+    /// the next request for it then fetches again, and the put restores it.
+    fn remove_unless(
+        &self,
+        key: &[u8],
+        still: impl FnOnce() -> sled::Result<bool>,
+    ) -> sled::Result<()> {
+        let h = self.state.hash_one(key);
+        let mut hashes = self.lock();
+        if !still()? {
+            hashes.remove(&h);
+        }
+        Ok(())
+    }
+}
+
 pub(super) fn pair(a: &str, b: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(a.len() + 1 + b.len());
     k.extend_from_slice(a.as_bytes());

@@ -245,6 +245,9 @@ impl Store {
             self.inner.access.touch_hit(&hit.cid);
             return Ok(Some(ForPlayer::Memory(hit)));
         }
+        if !self.inner.index.may_name(key) {
+            return Ok(None);
+        }
         let key = key.to_owned();
         self.blocking(move |inner| {
             let Some(meta) = inner.index.segment(&key)? else {

@@ -251,3 +251,28 @@ async fn large_segments_go_to_players_as_checked_files_and_small_ones_from_memor
     assert!(!path.exists(), "the damaged block file stays");
     assert!(store.for_player("small").await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn the_index_knows_its_keys_across_puts_evictions_and_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (bytes(1, 1000), bytes(2, 1000));
+    {
+        let store = open(dir.path(), u64::MAX);
+        assert!(!store.inner.index.may_name("a"));
+        assert!(store.for_player("a").await.unwrap().is_none());
+        put(&store, "a", &a).await;
+        put(&store, "b", &b).await;
+        assert!(store.inner.index.may_name("a") && store.inner.index.may_name("b"));
+        assert!(store.for_player("b").await.unwrap().is_some());
+        store.flush().unwrap();
+    }
+    // Reopened with room for one: `a`, the least recently used, goes on open.
+    let store = open(dir.path(), 1500);
+    assert!(!store.inner.index.may_name("a"), "evicted, so unnamed");
+    assert!(store.inner.index.may_name("b"), "rebuilt from the index");
+    assert!(store.for_player("a").await.unwrap().is_none());
+    match store.for_player("b").await.unwrap() {
+        Some(super::ForPlayer::Memory(s)) => assert_eq!(s.bytes, b),
+        _ => panic!("`b` is stored"),
+    }
+}
