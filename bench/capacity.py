@@ -349,10 +349,21 @@ class Row:
 
     def close(self) -> dict:
         peak = peak_rss_mib(self.seeder.proc.pid) if self.seeder else None
+        # The caches only grow within their bounds, so what they hold at the
+        # end is their most over the row: the part of the peak RSS that an
+        # operator sizes (store.memory_cache, store.block_cache).
+        caches = None
+        if self.seeder:
+            try:
+                s = self.seeder.stats()
+                caches = (s["memory_cache_bytes"] + s["block_cache_bytes"]) / 1048576
+            except Exception as e:  # a figure missing, not a failed row
+                log(f"capacity {self.name}: no cache figures from the seeder: {e}")
         Daemon.stop_all([*self.viewers, *([self.seeder] if self.seeder else [])])
         if self.viewer_root != self.root:
             shutil.rmtree(self.viewer_root, ignore_errors=True)
-        return {"seeder_peak_rss_mib": round(peak, 1) if peak else None}
+        return {"seeder_peak_rss_mib": round(peak, 1) if peak else None,
+                "seeder_caches_mib": round(caches, 1) if caches is not None else None}
 
 
 def capacity(args, origin: Origin, name: str) -> dict:
@@ -431,7 +442,9 @@ def report(r: dict) -> str:
       "(`bridge/js/tools/p2pml_viewers.mjs`), announcing on the seeder's own tracker and "
       "asking it for each segment by id. "
       "*Viewers' cores*: the viewer daemons, or the Node process; *players' cores*: the "
-      "Python process.")
+      "Python process. *Seeder peak RSS*: its resident memory's high-water mark over the "
+      "row, and in brackets what its two memory caches (segments for players, blocks for "
+      "peers) held at the row's end, which is what they held at most.")
     a("")
     a("| row | viewers fed | first failure | ratio to nginx | seeder/server cores at capacity | **server cores per 100 viewers** | viewers' cores | players' cores | seeder peak RSS |")
     a("|---|---|---|---|---|---|---|---|---|")
@@ -445,6 +458,8 @@ def report(r: dict) -> str:
         if ref and name != "nginx" and ref["capacity"]:
             ratio = f"{x['capacity'] / ref['capacity']:.2f}×" + (" (nginx capped)" if ref["capped"] else "")
         rss = f"{x['seeder_peak_rss_mib']} MiB" if x.get("seeder_peak_rss_mib") else "—"
+        if x.get("seeder_caches_mib") is not None:
+            rss += f" ({x['seeder_caches_mib']} in caches)"
         per100 = f"**{at['server_cores'] * 100 / at['viewers']:.3f}**" if at else "—"
         a(f"| {LABELS[name]} | {cap} | {x['first_failure'] or '—'} | {ratio} | "
           f"{at['server_cores'] if at else '—'} | {per100} | {at['viewer_cores'] if at else '—'} | "

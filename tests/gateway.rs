@@ -470,6 +470,12 @@ async fn events_and_metrics_report_what_came_from_the_cdn() {
         assert!(value("swarmseed_bytes_from_cdn_total") >= bytes as f64);
         assert_eq!(value("swarmseed_segments_stored"), list.len() as f64);
         assert_eq!(value("swarmseed_bytes_from_p2p_total"), 0.0);
+        // What was just stored is held in memory too, and the gauges say how
+        // much, within their bounds.
+        for cache in ["memory_cache_bytes", "block_cache_bytes"] {
+            let held = value(&format!("swarmseed_{cache}"));
+            assert!(held > 0.0 && held <= 320.0 * 1048576.0, "{cache}: {held}");
+        }
     })
     .await
     .expect("test timed out");

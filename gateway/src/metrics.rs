@@ -123,6 +123,18 @@ pub async fn metrics<S: SegmentSource>(State(state): State<GatewayState<S>>) -> 
         s.store_bytes as f64,
     );
     metric(
+        "memory_cache_bytes",
+        "gauge",
+        "Bytes held by the memory cache of segments for players.",
+        s.memory_cache_bytes as f64,
+    );
+    metric(
+        "block_cache_bytes",
+        "gauge",
+        "Bytes held by the memory cache of blocks for peers.",
+        s.block_cache_bytes as f64,
+    );
+    metric(
         "store_full_errors_total",
         "counter",
         "Segment writes refused because the store's disk is full.",

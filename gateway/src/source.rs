@@ -106,6 +106,10 @@ pub struct StoreUsage {
     pub bytes: u64,
     /// Writes refused because the store's disk is full.
     pub full_errors: u64,
+    /// Bytes held now by the memory cache of segments for players.
+    pub memory_cache_bytes: u64,
+    /// Bytes held now by the memory cache of blocks for peers.
+    pub block_cache_bytes: u64,
 }
 
 /// Why a playlist or segment could not be had. Every variant is safe to show

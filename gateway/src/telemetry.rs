@@ -83,6 +83,10 @@ pub struct Stats {
     pub peers_deprioritized: u64,
     /// Segment writes refused because the store's disk is full.
     pub store_full_errors: u64,
+    /// Memory held by the cache of segments for players (`store.memory_cache` bounds it).
+    pub memory_cache_bytes: u64,
+    /// Memory held by the cache of blocks for peers (`store.block_cache` bounds it).
+    pub block_cache_bytes: u64,
     /// Of `bytes_uploaded`: to daemons and js-libp2p browsers, by the block protocol.
     pub bytes_uploaded_blocks: u64,
     /// Of `bytes_uploaded`: to IPFS peers, by Bitswap.
@@ -189,6 +193,8 @@ impl Telemetry {
             bytes_receipted: c.bytes_receipted.load(Ordering::Relaxed),
             peers_deprioritized: c.peers_deprioritized.load(Ordering::Relaxed),
             store_full_errors: usage.full_errors,
+            memory_cache_bytes: usage.memory_cache_bytes,
+            block_cache_bytes: usage.block_cache_bytes,
             bytes_uploaded_blocks: c.bytes_uploaded_blocks.load(Ordering::Relaxed),
             bytes_uploaded_bitswap: c.bytes_uploaded_bitswap.load(Ordering::Relaxed),
             bytes_uploaded_p2pml: c.bytes_uploaded_p2pml.load(Ordering::Relaxed),

@@ -351,6 +351,8 @@ impl Store {
             segments: self.inner.objects.load(Ordering::Relaxed),
             bytes: self.inner.bytes.load(Ordering::Relaxed),
             full_errors: self.inner.full_errors.load(Ordering::Relaxed),
+            memory_cache_bytes: self.inner.hot.weight(),
+            block_cache_bytes: self.inner.hot_blocks.weight(),
         }
     }
 

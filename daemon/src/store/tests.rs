@@ -181,6 +181,10 @@ async fn hot_blocks_are_served_from_memory_and_go_with_their_object() {
     put(&store, "seg", &data).await;
     let dag = unixfs::import(&data);
     let leaf = dag.blocks[0].cid;
+    // Every block of it is held, and the usage says so (64 bytes an entry
+    // for its key and bookkeeping).
+    let held: u64 = dag.blocks.iter().map(|b| b.data.len() as u64 + 64).sum();
+    assert_eq!(store.usage().block_cache_bytes, held);
     // Written just now: in memory, so a damaged file is not read for it.
     let path = store.inner.blocks.path_of(&leaf);
     std::fs::write(&path, b"damaged on disk").unwrap();
@@ -191,6 +195,7 @@ async fn hot_blocks_are_served_from_memory_and_go_with_their_object() {
     // Out of memory, the disk is read and checked again: a damaged block is
     // not served, and its file is dropped.
     store.inner.hot_blocks.clear();
+    assert_eq!(store.usage().block_cache_bytes, 0);
     assert_eq!(store.get_block(&leaf).await.unwrap(), None);
     assert!(!path.exists());
     // An evicted object's blocks leave memory with their files.
@@ -275,4 +280,6 @@ async fn the_index_knows_its_keys_across_puts_evictions_and_restarts() {
         Some(super::ForPlayer::Memory(s)) => assert_eq!(s.bytes, b),
         _ => panic!("`b` is stored"),
     }
+    // Read from disk for a player, it is held in memory now.
+    assert!(store.usage().memory_cache_bytes >= b.len() as u64);
 }
