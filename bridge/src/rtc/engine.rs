@@ -22,7 +22,6 @@ use str0m::config::DtlsCert;
 use str0m::crypto::CryptoProvider;
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, debug_span, info, warn};
@@ -165,7 +164,7 @@ pub(crate) async fn spawn(
     let mut sockets = Sockets::default();
     let mut local = None;
     if let Some(listen) = config.listen {
-        let sock = Sock::new(0, UdpSocket::bind(listen).await?, true)?;
+        let sock = Sock::new(0, super::sockets::bind(listen).await?, true)?;
         info!(local = %sock.local, candidates = ?sock.hosts, "WebRTC engine listening");
         local = Some(sock.local);
         sockets.all.push(sock);
@@ -563,7 +562,7 @@ impl Loop {
             }
             _ => {
                 let id = self.new_id();
-                let sock = Sock::new(id, UdpSocket::bind(addr).await?, false)?;
+                let sock = Sock::new(id, super::sockets::bind(addr).await?, false)?;
                 self.sockets.all.push(sock);
                 self.sockets.all.len() - 1
             }

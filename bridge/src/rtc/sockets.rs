@@ -4,13 +4,49 @@
 use std::net::SocketAddr;
 use std::task::{Context, Poll};
 
+use socket2::{Domain, Protocol, Socket, Type};
 use str0m::config::DtlsCert;
 use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
+use tracing::{debug, warn};
 
 use super::direct::DirectConn;
 use super::host::{self, Destinations};
+
+/// Kernel buffer asked for each way of an engine socket. One socket carries
+/// every session, and while the engine sends a burst the SCTP
+/// acknowledgements of dozens of peers queue up behind it: at Linux's
+/// default (208 KiB) a seeder feeding 24 WebRTC-direct viewers lost about
+/// a third of what they sent it, DTLS flights and SCTP INITs among it, so
+/// dials stalled and blocks were resent. The kernel caps this at
+/// `net.core.rmem_max` and `net.core.wmem_max`.
+pub(crate) const BUFFER: usize = 4 << 20;
+
+/// A UDP socket bound to `addr`, with buffers as large as the kernel allows
+/// up to [`BUFFER`].
+pub async fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_nonblocking(true)?;
+    // Linux reports twice what it grants (the other half is its overhead).
+    if let Err(e) = socket.set_recv_buffer_size(BUFFER) {
+        debug!(error = %e, "UDP receive buffer not set");
+    }
+    if let Err(e) = socket.set_send_buffer_size(BUFFER) {
+        debug!(error = %e, "UDP send buffer not set");
+    }
+    let granted = socket.recv_buffer_size().unwrap_or(0);
+    if cfg!(target_os = "linux") && granted < BUFFER * 2 {
+        warn!(
+            granted,
+            asked = BUFFER,
+            "the WebRTC socket's receive buffer is smaller than asked; under load datagrams will \
+             be dropped: raise net.core.rmem_max (and wmem_max) to at least the asked size"
+        );
+    }
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
 
 /// Serving WebRTC-direct on a socket.
 pub struct DirectListener {

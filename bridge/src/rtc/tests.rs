@@ -305,3 +305,43 @@ async fn webrtc_direct_dials_that_never_finish_are_bounded_and_expire() {
     engine.create_offer().await.unwrap();
     stop.cancel();
 }
+
+/// The engine's sockets get the buffers the kernel allows up to what they
+/// ask, not its small default: on Linux, granted sizes read back doubled.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn engine_sockets_get_large_kernel_buffers() {
+    let cap = |name: &str| -> usize {
+        std::fs::read_to_string(format!("/proc/sys/net/core/{name}"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let socket = super::sockets::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let s = socket2::SockRef::from(&socket);
+    let want = super::sockets::BUFFER;
+    assert_eq!(
+        s.recv_buffer_size().unwrap(),
+        2 * want.min(cap("rmem_max")),
+        "receive"
+    );
+    assert_eq!(
+        s.send_buffer_size().unwrap(),
+        2 * want.min(cap("wmem_max")),
+        "send"
+    );
+    // Still a working socket.
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    peer.send_to(b"ping", socket.local_addr().unwrap())
+        .await
+        .unwrap();
+    let mut buf = [0u8; 8];
+    let (n, from) = socket.recv_from(&mut buf).await.unwrap();
+    assert_eq!(
+        (&buf[..n], from),
+        (&b"ping"[..], peer.local_addr().unwrap())
+    );
+}
