@@ -110,6 +110,14 @@ impl Index {
     }
 
     pub fn segment(&self, key: &str) -> sled::Result<Option<SegmentMeta>> {
+        if !self.may_name(key) {
+            return Ok(None);
+        }
+        self.segment_in_sled(key)
+    }
+
+    /// The record itself, whatever the filter says: writes go by this.
+    fn segment_in_sled(&self, key: &str) -> sled::Result<Option<SegmentMeta>> {
         Ok(self
             .segments
             .get(key)?
@@ -130,7 +138,7 @@ impl Index {
         let distinct: BTreeSet<&String> = blocks.iter().collect();
         let block_list = serde_json::to_vec(&distinct).unwrap_or_default();
         let cid = meta.cid.as_bytes();
-        let previous = self.segment(key)?.filter(|old| old.cid != meta.cid);
+        let previous = self.segment_in_sled(key)?.filter(|old| old.cid != meta.cid);
         // Before the write, so no reader sees the key stored but unnamed.
         self.named.insert(key.as_bytes());
         let fresh = (
@@ -300,8 +308,6 @@ impl Index {
     }
 }
 
-/// `a \n b`: keys of trees that map one thing to many. Neither video ids,
-/// CIDs nor URLs hold a newline.
 /// A set of key hashes; 8 bytes a segment.
 #[derive(Default)]
 struct KeyFilter {
@@ -341,6 +347,8 @@ impl KeyFilter {
     }
 }
 
+/// `a \n b`: keys of trees that map one thing to many. Neither video ids,
+/// CIDs nor URLs hold a newline.
 pub(super) fn pair(a: &str, b: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(a.len() + 1 + b.len());
     k.extend_from_slice(a.as_bytes());
