@@ -10,7 +10,6 @@ mod support;
 use std::time::Duration;
 
 use futures::{AsyncWriteExt, StreamExt};
-use serde_json::Value;
 use support::cdn::TestCdn;
 use support::daemon::Daemon;
 use support::media::{copy_dir, make_big_video, seed, sha256_hex};
@@ -35,22 +34,9 @@ async fn helia_fetches_segments_over_bitswap() {
         assert!(segments.iter().any(|s| s.cid.starts_with("bafybei")));
         let before = daemon.stats().await["bytes_uploaded"].as_u64().unwrap();
 
-        let helia = npm::dir("tests/helia");
-        npm::install(&helia, "helia");
-        let out = tokio::process::Command::new("node")
-            .arg(helia.join("fetch.mjs"))
-            .arg(daemon.tcp_addr().await)
-            .args(segments.iter().map(|s| &s.cid))
-            .output()
-            .await
-            .expect("run node");
-        assert!(
-            out.status.success(),
-            "helia failed: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            daemon.log()
-        );
-        let got: Value = serde_json::from_slice(&out.stdout).expect("helia's JSON");
+        let args =
+            std::iter::once(daemon.tcp_addr().await).chain(segments.iter().map(|s| s.cid.clone()));
+        let got = npm::helia_script("fetch.mjs", "helia", args, || daemon.log()).await;
         let files = got["files"].as_array().unwrap();
         assert_eq!(files.len(), segments.len());
         for (s, f) in segments.iter().zip(files) {

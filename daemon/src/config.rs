@@ -104,6 +104,10 @@ pub struct GatewayConfig {
     /// segment and read-only API paths (CORS). None by default; every other
     /// cross-site request is refused.
     pub cors_origins: Vec<String>,
+    /// Let the trustless gateway (`/ipfs/{cid}`) fetch from peers what the
+    /// store lacks. Off by default: it serves only what the node holds, and
+    /// answers 404 for the rest, as a P2P retrieval endpoint should.
+    pub ipfs_fetch: bool,
     /// How long a new connection may take to send its first request's
     /// headers, in milliseconds.
     pub header_timeout_ms: u64,
@@ -293,6 +297,7 @@ impl Default for GatewayConfig {
             allowed_origins: Vec::new(),
             allow_private_origins: None,
             cors_origins: Vec::new(),
+            ipfs_fetch: false,
             header_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             max_connections: 4096,

@@ -241,6 +241,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         swarm,
         proofs,
         browsers: browsers.as_ref().map(|b| b.browsers.clone()),
+        ipfs_fetch: g.ipfs_fetch,
     });
 
     let listener = TcpListener::bind(g.listen)

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use cid::Cid;
 use gateway::{
-    ApiError, Delivery, NodeApi, NodeInfo, PinStatus, Playlist, ProofsApi, SeedOptions, Segment,
-    SegmentKey, SegmentSource, SourceError, StoreUsage, VideoStatus,
+    ApiError, Delivery, FileLayout, IpfsBlock, NodeApi, NodeInfo, PinStatus, Playlist, ProofsApi,
+    SeedOptions, Segment, SegmentKey, SegmentSource, SourceError, StoreUsage, VideoStatus,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -17,6 +18,7 @@ use crate::fetch::Fetcher;
 use crate::receipts::{DbError, Proofs};
 use crate::rooms::Rooms;
 use crate::seeder::Seeder;
+use crate::store::unixfs;
 use crate::swarm::Swarm;
 
 pub struct Service {
@@ -26,6 +28,34 @@ pub struct Service {
     pub swarm: Swarm,
     pub proofs: Arc<Proofs>,
     pub browsers: Option<Arc<crate::browsers::Browsers>>,
+    /// `gateway.ipfs_fetch`: `/ipfs/` may fetch what the store lacks.
+    pub ipfs_fetch: bool,
+}
+
+impl Service {
+    /// A stored block, checked against its CID by the store.
+    async fn stored_block(&self, cid: &Cid) -> Result<Option<Bytes>, SourceError> {
+        self.fetcher.inner.store.get_block(cid).await.map_err(|e| {
+            warn!(cid = %cid, error = %e, "store read failed for /ipfs/");
+            SourceError::Store
+        })
+    }
+}
+
+/// What the trustless gateway's walk needs of a block: a dag-pb node's
+/// links and file layout. A node that does not parse is served as the
+/// bytes it is, with nothing below it.
+fn ipfs_block(cid: &Cid, data: Bytes) -> IpfsBlock {
+    let node = (cid.codec() == unixfs::DAG_PB)
+        .then(|| unixfs::decode(&data).ok())
+        .flatten();
+    let (links, file) = node.map_or((Vec::new(), None), |n| {
+        let file = n
+            .file
+            .map(|(inline, blocksizes)| FileLayout { inline, blocksizes });
+        (n.links, file)
+    });
+    IpfsBlock { data, links, file }
 }
 
 impl SegmentSource for Service {
@@ -43,6 +73,26 @@ impl SegmentSource for Service {
 
     async fn stored_segment(&self, key: &SegmentKey) -> Option<Segment> {
         self.fetcher.stored(key).await
+    }
+
+    async fn ipfs_block(
+        &self,
+        cid: &Cid,
+        may_fetch: bool,
+    ) -> Result<Option<IpfsBlock>, SourceError> {
+        let mut data = self.stored_block(cid).await?;
+        if data.is_none() && may_fetch && self.ipfs_fetch {
+            // Fetched from peers as an `ipfs://` segment is, and stored
+            // with its blocks; a failure is a block not held.
+            let key = SegmentKey {
+                url: Url::parse(&format!("ipfs://{cid}")).map_err(|_| SourceError::Store)?,
+                range: None,
+            };
+            if self.fetcher.segment(&key).await.is_ok() {
+                data = self.stored_block(cid).await?;
+            }
+        }
+        Ok(data.map(|d| ipfs_block(cid, d)))
     }
 
     fn store_usage(&self) -> StoreUsage {

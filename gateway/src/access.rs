@@ -157,6 +157,9 @@ enum Area {
     Tracker,
     /// Playlists, segments and read-only APIs.
     Read { secret: bool },
+    /// The trustless gateway, `/ipfs/`: its bytes are checked by whoever
+    /// reads them, so a public gateway serves them to pages of any origin.
+    Ipfs,
     /// Requests that change the node.
     Mutate,
 }
@@ -170,6 +173,9 @@ fn area(method: &Method, path: &str) -> Area {
     }
     if !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Area::Mutate;
+    }
+    if path.starts_with("/ipfs/") {
+        return Area::Ipfs;
     }
     // Listings of what this node holds, does and talks to.
     let secret = [
@@ -239,6 +245,9 @@ pub async fn guard(State(access): State<Arc<Access>>, req: Request, next: Next) 
     let cors_origin = match (area, site(req.headers(), host)) {
         (Area::Page | Area::Tracker, _) | (_, Site::Same) => None,
         (Area::Read { .. }, Site::Cross(Some(o))) if access.cors_origins.contains(&o) => Some(o),
+        (Area::Ipfs, Site::Cross(Some(o))) if access.public || access.cors_origins.contains(&o) => {
+            Some(o)
+        }
         (Area::Mutate, Site::Cross(_)) => {
             Refused::count(&access.refused.cross_site);
             return refuse(
@@ -246,7 +255,7 @@ pub async fn guard(State(access): State<Arc<Access>>, req: Request, next: Next) 
                 "cross-site requests may not change this node",
             );
         }
-        (Area::Read { .. }, Site::Cross(_)) => {
+        (Area::Read { .. } | Area::Ipfs, Site::Cross(_)) => {
             Refused::count(&access.refused.cross_site);
             return refuse(
                 StatusCode::FORBIDDEN,
@@ -292,7 +301,7 @@ fn preflight(req: &Request, origin: Option<String>) -> Response {
     );
     h.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("range"),
+        HeaderValue::from_static("range, cache-control, if-none-match"),
     );
     h.insert(
         header::ACCESS_CONTROL_MAX_AGE,
@@ -308,7 +317,9 @@ fn cors_headers(h: &mut HeaderMap, origin: &str) {
     h.append(header::VARY, HeaderValue::from_static("origin"));
     h.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("content-range, content-length, accept-ranges, etag"),
+        HeaderValue::from_static(
+            "content-range, content-length, accept-ranges, etag, x-ipfs-path, x-ipfs-roots",
+        ),
     );
 }
 
@@ -369,5 +380,7 @@ mod tests {
             Area::Read { secret: false }
         );
         assert_eq!(area(&Method::GET, "/hls"), Area::Read { secret: false });
+        assert_eq!(area(&Method::GET, "/ipfs/bafkqaaa"), Area::Ipfs);
+        assert_eq!(area(&Method::POST, "/ipfs/bafkqaaa"), Area::Mutate);
     }
 }

@@ -23,6 +23,13 @@ pub enum ApiError {
     BadPlaylist(String),
     #[error("not in the store (only-if-cached)")]
     NotCached,
+    /// `/ipfs/` with `only-if-cached`: the block is not held (412, as the
+    /// trustless gateway specification asks).
+    #[error("block not held by this node (only-if-cached)")]
+    NotHeld,
+    /// None of the response types asked for is one served here.
+    #[error("{0}")]
+    NotAcceptable(String),
     #[error("range not satisfiable")]
     RangeNotSatisfiable { length: u64 },
     #[error(transparent)]
@@ -41,6 +48,8 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Source(SourceError::Refused(_)) => StatusCode::FORBIDDEN,
             ApiError::NotCached => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::NotHeld => StatusCode::PRECONDITION_FAILED,
+            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::BadPlaylist(_) => StatusCode::BAD_GATEWAY,
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::Source(SourceError::UpstreamTimeout { .. }) => StatusCode::GATEWAY_TIMEOUT,

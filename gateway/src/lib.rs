@@ -12,6 +12,7 @@ mod files;
 #[doc(hidden)]
 pub mod fuzz_api;
 mod hls;
+mod ipfs;
 mod metrics;
 mod node;
 mod pins;
@@ -42,8 +43,8 @@ pub use pins::PinStatus;
 pub use proofs::ProofsApi;
 pub use serve::{PerIp, ServeLimits, serve};
 pub use source::{
-    ByteRange, Delivery, Origin, Playlist, Segment, SegmentKey, SegmentSource, SourceError,
-    StoreUsage, Streaming,
+    ByteRange, Delivery, FileLayout, IpfsBlock, Origin, Playlist, Segment, SegmentKey,
+    SegmentSource, SourceError, StoreUsage, Streaming,
 };
 pub use telemetry::{Counters, Event, Stats, Telemetry, Upload};
 pub use upstream::{AllowedOrigin, Refusal, UpstreamPolicy, is_private};
@@ -99,6 +100,7 @@ pub fn router_with<S: SegmentSource + NodeApi + ProofsApi>(
         .route("/hls", get(hls::top_playlist::<S>))
         .route("/hls/pl/{token}/{file}", get(hls::child_playlist::<S>))
         .route("/hls/seg/{*rest}", get(segments::segment::<S>))
+        .route("/ipfs/{*rest}", get(ipfs::ipfs::<S>))
         .route("/api/v1/health", get(api::health))
         .route("/api/v1/stats", get(api::stats::<S>))
         .route("/api/v1/events", get(events::events::<S>))

@@ -56,13 +56,14 @@ pub async fn metrics<S: SegmentSource>(State(state): State<GatewayState<S>>) -> 
     let _ = writeln!(
         out,
         "# HELP swarmseed_bytes_uploaded_by_protocol_total Bytes uploaded, by protocol: \
-         blocks (daemons, js-libp2p browsers), bitswap (IPFS peers), p2pml (p2p-media-loader browsers).\n\
+         blocks (daemons, js-libp2p browsers), bitswap (IPFS peers), p2pml (p2p-media-loader browsers), http (trustless gateway clients).\n\
          # TYPE swarmseed_bytes_uploaded_by_protocol_total counter"
     );
     for (protocol, n) in [
         ("blocks", s.bytes_uploaded_blocks),
         ("bitswap", s.bytes_uploaded_bitswap),
         ("p2pml", s.bytes_uploaded_p2pml),
+        ("http", s.bytes_uploaded_http),
     ] {
         let _ = writeln!(
             out,

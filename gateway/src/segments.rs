@@ -140,7 +140,7 @@ fn streamed(s: Streaming, file: &str) -> Response {
     response
 }
 
-fn only_if_cached(headers: &HeaderMap) -> bool {
+pub(crate) fn only_if_cached(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::CACHE_CONTROL)
         .iter()

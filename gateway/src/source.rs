@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 
 use bytes::Bytes;
+use cid::Cid;
 use url::Url;
 
 /// A byte range of an upstream resource (`EXT-X-BYTERANGE`). Each range is its
@@ -112,6 +113,34 @@ pub struct StoreUsage {
     pub block_cache_bytes: u64,
 }
 
+/// One block for the trustless gateway (`/ipfs/{cid}`), checked against its
+/// CID, with what a walk of its DAG needs to know of it.
+#[derive(Clone, Debug)]
+pub struct IpfsBlock {
+    pub data: Bytes,
+    /// The CIDs it links to, in order: a dag-pb node's links; none for raw
+    /// blocks and the codecs the node does not read.
+    pub links: Vec<Cid>,
+    /// Set when the block is a UnixFS file node, whose links are parts of
+    /// one byte array.
+    pub file: Option<FileLayout>,
+}
+
+/// Where a UnixFS file node's bytes lie: its own data first, then what each
+/// link holds, in link order (UnixFS `Data` and `blocksizes`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileLayout {
+    pub inline: u64,
+    pub blocksizes: Vec<u64>,
+}
+
+impl FileLayout {
+    /// The file's length under this node.
+    pub fn size(&self) -> u64 {
+        self.inline + self.blocksizes.iter().sum::<u64>()
+    }
+}
+
 /// Why a playlist or segment could not be had. Every variant is safe to show
 /// to a client.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -160,6 +189,17 @@ pub trait SegmentSource: Send + Sync + 'static {
     fn stored_segment(&self, key: &SegmentKey) -> impl Future<Output = Option<Segment>> + Send {
         let _ = key;
         async { None }
+    }
+    /// A block by CID for the trustless gateway: what the node holds, checked
+    /// against its CID; fetched from peers first only where the node is
+    /// configured to and `may_fetch` allows.
+    fn ipfs_block(
+        &self,
+        cid: &Cid,
+        may_fetch: bool,
+    ) -> impl Future<Output = Result<Option<IpfsBlock>, SourceError>> + Send {
+        let _ = (cid, may_fetch);
+        async { Ok(None) }
     }
     fn store_usage(&self) -> StoreUsage;
     fn peers_connected(&self) -> u64 {

@@ -30,6 +30,9 @@ pub struct Counters {
     pub bytes_uploaded_bitswap: AtomicU64,
     /// Of `bytes_uploaded`: segments to p2p-media-loader browsers.
     pub bytes_uploaded_p2pml: AtomicU64,
+    /// Of `bytes_uploaded`: blocks and CARs from the trustless gateway
+    /// (`/ipfs/`), to HTTP clients.
+    pub bytes_uploaded_http: AtomicU64,
     /// p2p-media-loader browsers connected now (a gauge).
     pub browsers_connected: AtomicU64,
 }
@@ -40,6 +43,7 @@ pub enum Upload {
     Blocks,
     Bitswap,
     P2pml,
+    Http,
 }
 
 impl Counters {
@@ -55,6 +59,7 @@ impl Counters {
                 Upload::Blocks => &self.bytes_uploaded_blocks,
                 Upload::Bitswap => &self.bytes_uploaded_bitswap,
                 Upload::P2pml => &self.bytes_uploaded_p2pml,
+                Upload::Http => &self.bytes_uploaded_http,
             },
             n,
         );
@@ -93,6 +98,8 @@ pub struct Stats {
     pub bytes_uploaded_bitswap: u64,
     /// Of `bytes_uploaded`: to p2p-media-loader browsers.
     pub bytes_uploaded_p2pml: u64,
+    /// Of `bytes_uploaded`: to HTTP clients of the trustless gateway (`/ipfs/`).
+    pub bytes_uploaded_http: u64,
     /// p2p-media-loader browsers connected now.
     pub browsers_connected: u64,
 }
@@ -198,6 +205,7 @@ impl Telemetry {
             bytes_uploaded_blocks: c.bytes_uploaded_blocks.load(Ordering::Relaxed),
             bytes_uploaded_bitswap: c.bytes_uploaded_bitswap.load(Ordering::Relaxed),
             bytes_uploaded_p2pml: c.bytes_uploaded_p2pml.load(Ordering::Relaxed),
+            bytes_uploaded_http: c.bytes_uploaded_http.load(Ordering::Relaxed),
             browsers_connected: c.browsers_connected.load(Ordering::Relaxed),
         }
     }

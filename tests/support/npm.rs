@@ -60,3 +60,29 @@ pub fn run(dir: &Path, args: &[&str]) {
         dir.display()
     );
 }
+
+/// Runs `node tests/helia/<script> <args>…` with the folder's packages
+/// installed (`needs`, as for `install`) and reads the one JSON line it
+/// prints. `log` goes with any failure.
+pub async fn helia_script(
+    script: &str,
+    needs: &str,
+    args: impl IntoIterator<Item = String>,
+    log: impl FnOnce() -> String,
+) -> serde_json::Value {
+    let helia = dir("tests/helia");
+    install(&helia, needs);
+    let out = tokio::process::Command::new("node")
+        .arg(helia.join(script))
+        .args(args)
+        .output()
+        .await
+        .expect("run node");
+    assert!(
+        out.status.success(),
+        "{script} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        log()
+    );
+    serde_json::from_slice(&out.stdout).expect("the script's JSON")
+}

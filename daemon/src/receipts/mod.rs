@@ -124,8 +124,8 @@ impl Proofs {
     }
 
     /// The ledger: every libp2p peer, then one line each for what IPFS
-    /// peers (Bitswap) and p2p-media-loader browsers took, which they sign
-    /// no receipts for.
+    /// peers (Bitswap), p2p-media-loader browsers and trustless gateway
+    /// clients took, which they sign no receipts for.
     pub fn peers(&self) -> Vec<PeerLedger> {
         let mut out = self.ledger().report();
         let c = &self.telemetry.counters;
@@ -135,6 +135,11 @@ impl Proofs {
                 "p2p-media-loader browsers",
                 "p2pml",
                 &c.bytes_uploaded_p2pml,
+            ),
+            (
+                "trustless gateway clients (HTTP)",
+                "http",
+                &c.bytes_uploaded_http,
             ),
         ] {
             let bytes = counter.load(std::sync::atomic::Ordering::Relaxed);

@@ -193,8 +193,24 @@ fn get_bytes<'a>(buf: &mut &'a [u8]) -> Result<&'a [u8], Malformed> {
 }
 
 /// The child CIDs of a dag-pb node, in order.
-pub fn links(mut node: &[u8]) -> Result<Vec<Cid>, Malformed> {
-    let mut out = Vec::new();
+pub fn links(node: &[u8]) -> Result<Vec<Cid>, Malformed> {
+    decode(node).map(|n| n.links)
+}
+
+/// What a dag-pb node holds: its links, and when it is a UnixFS file (or
+/// raw) node, the bytes of its own and what each link holds.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Node {
+    pub links: Vec<Cid>,
+    /// `(inline, blocksizes)` of a UnixFS file node.
+    pub file: Option<(u64, Vec<u64>)>,
+}
+
+pub fn decode(mut node: &[u8]) -> Result<Node, Malformed> {
+    let mut out = Node {
+        links: Vec::new(),
+        file: None,
+    };
     while !node.is_empty() {
         let key = get_varint(&mut node)?;
         match (key >> 3, key & 7) {
@@ -203,29 +219,50 @@ pub fn links(mut node: &[u8]) -> Result<Vec<Cid>, Malformed> {
                 while !link.is_empty() {
                     let key = get_varint(&mut link)?;
                     match (key >> 3, key & 7) {
-                        (1, 2) => {
-                            out.push(Cid::try_from(get_bytes(&mut link)?).map_err(|_| Malformed)?)
-                        }
-                        (_, 2) => {
-                            get_bytes(&mut link)?;
-                        }
-                        (_, 0) => {
-                            get_varint(&mut link)?;
-                        }
-                        _ => return Err(Malformed),
+                        (1, 2) => out
+                            .links
+                            .push(Cid::try_from(get_bytes(&mut link)?).map_err(|_| Malformed)?),
+                        _ => skip(key, &mut link)?,
                     }
                 }
             }
-            (_, 2) => {
-                get_bytes(&mut node)?;
-            }
-            (_, 0) => {
-                get_varint(&mut node)?;
-            }
-            _ => return Err(Malformed),
+            (1, 2) => out.file = file_layout(get_bytes(&mut node)?)?,
+            _ => skip(key, &mut node)?,
         }
     }
     Ok(out)
+}
+
+/// UnixFS `Data`: for Raw (0) and File (2) nodes, the length of the inline
+/// bytes and the blocksizes; `None` for directories and the rest.
+fn file_layout(mut data: &[u8]) -> Result<Option<(u64, Vec<u64>)>, Malformed> {
+    let mut kind = None;
+    let mut inline = 0;
+    let mut sizes = Vec::new();
+    while !data.is_empty() {
+        let key = get_varint(&mut data)?;
+        match (key >> 3, key & 7) {
+            (1, 0) => kind = Some(get_varint(&mut data)?),
+            (2, 2) => inline = get_bytes(&mut data)?.len() as u64,
+            (4, 0) => sizes.push(get_varint(&mut data)?),
+            (4, 2) => {
+                let mut packed = get_bytes(&mut data)?;
+                while !packed.is_empty() {
+                    sizes.push(get_varint(&mut packed)?);
+                }
+            }
+            _ => skip(key, &mut data)?,
+        }
+    }
+    Ok(matches!(kind, Some(0 | 2)).then_some((inline, sizes)))
+}
+
+fn skip(key: u64, buf: &mut &[u8]) -> Result<(), Malformed> {
+    match key & 7 {
+        2 => get_bytes(buf).map(drop),
+        0 => get_varint(buf).map(drop),
+        _ => Err(Malformed),
+    }
 }
 
 #[cfg(test)]
@@ -248,6 +285,12 @@ mod tests {
             if n > CHUNK {
                 let root = dag.blocks.iter().find(|b| b.cid == dag.root).unwrap();
                 let kids = links(&root.data).unwrap();
+                let node = decode(&root.data).unwrap();
+                let sizes: Vec<u64> = kids
+                    .iter()
+                    .map(|k| dag.blocks.iter().find(|b| b.cid == *k).unwrap().data.len() as u64)
+                    .collect();
+                assert_eq!(node.file, Some((0, sizes)), "size {n}");
                 assert_eq!(kids.len(), n.div_ceil(CHUNK));
                 let joined: Vec<u8> = kids
                     .iter()
