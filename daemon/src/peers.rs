@@ -1,7 +1,9 @@
 //! Fetching whole segments from peers: the root block, then the leaves from
 //! several peers at once, every block checked against its CID. A peer that
 //! sends wrong bytes is blocked and the block is asked of the next. Every
-//! verified block earns its provider a signed receipt.
+//! verified block earns its provider a signed receipt. Connected IPFS peers
+//! are asked over Bitswap for what no peer with the block protocol sent;
+//! they sign no receipts.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,6 +18,7 @@ use tracing::debug;
 use crate::receipts::ReceiptSender;
 use crate::store::unixfs::{self, Block};
 use crate::swarm::Swarm;
+use crate::swarm::bitswap_client::{self, BitswapError};
 use crate::swarm::blocks::{FetchError, fetch_block};
 
 /// Streams opened per block and peer before the next peer is asked.
@@ -37,6 +40,13 @@ pub struct PeerLimits {
     pub block_timeout: Duration,
     /// Blocks of one segment asked for at once.
     pub parallel: usize,
+}
+
+/// Who a file's blocks are asked of: peers with the block protocol (less
+/// any caught lying), then IPFS peers over Bitswap.
+struct Sources {
+    libp2p: Arc<Mutex<Vec<PeerId>>>,
+    ipfs: Arc<Vec<PeerId>>,
 }
 
 /// A segment fetched from peers, with the blocks that make it up.
@@ -97,7 +107,14 @@ impl PeerFetcher {
     ) -> Result<FromPeers, PeerError> {
         let fits = |n: usize| size.map_or(n as u64 <= max_size, |s| n as u64 == s);
         let size = size.unwrap_or(max_size);
-        let peers = Arc::new(Mutex::new(peers));
+        // IPFS peers have no block protocol: they are asked over Bitswap,
+        // after the peers that have it.
+        let ipfs = Arc::new(self.swarm.ipfs_peers().await);
+        let peers = peers.into_iter().filter(|p| !ipfs.contains(p)).collect();
+        let peers = Sources {
+            libp2p: Arc::new(Mutex::new(peers)),
+            ipfs,
+        };
         let first = self.block(video, root, &peers, 0, deadline).await?;
         let mut blocks = vec![Block {
             cid: root,
@@ -166,8 +183,40 @@ impl PeerFetcher {
     }
 
     /// One block from the first peer that has it, starting at `start` so
-    /// the leaves of a segment spread over the peers.
+    /// the leaves of a segment spread over the peers; then from IPFS peers.
     async fn block(
+        &self,
+        video: &str,
+        cid: Cid,
+        sources: &Sources,
+        start: usize,
+        deadline: Instant,
+    ) -> Result<Bytes, PeerError> {
+        match self
+            .block_protocol(video, cid, &sources.libp2p, start, deadline)
+            .await
+        {
+            Err(PeerError::NoPeer(_)) if !sources.ipfs.is_empty() => {}
+            done => return done,
+        }
+        let timeout = self.limits.block_timeout;
+        match bitswap_client::fetch(&self.swarm, &sources.ipfs, cid, timeout, deadline).await {
+            Ok((peer, data)) => {
+                debug!(%peer, cid = %cid, bytes = data.len(), "block over bitswap");
+                Ok(data)
+            }
+            Err(e) => {
+                debug!(cid = %cid, error = %e, "no block over bitswap");
+                match e {
+                    BitswapError::Deadline(_) => Err(PeerError::Deadline),
+                    BitswapError::NotFound(_) => Err(PeerError::NoPeer(cid)),
+                }
+            }
+        }
+    }
+
+    /// One block over the block protocol, from the first peer that has it.
+    async fn block_protocol(
         &self,
         video: &str,
         cid: Cid,

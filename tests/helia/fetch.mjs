@@ -1,6 +1,7 @@
 // An IPFS peer for the tests: Helia, with TCP only and no routers, dials
 // one daemon and fetches each CID given over Bitswap with @helia/unixfs.
-// Prints one JSON line: per CID its length and sha-256.
+// Prints one JSON line: the protocols the daemon lists in identify, and per
+// CID its length and sha-256.
 //
 //   node fetch.mjs <daemon multiaddr with /p2p/> <cid>...
 import './node20.mjs'
@@ -34,7 +35,12 @@ const helia = withBitswap(withLibp2pLight(createHeliaLight(), {
 }))
 await helia.start()
 const signal = AbortSignal.timeout(60_000)
+// What the daemon lists in identify over TCP, as js-libp2p reads it.
+const identified = new Promise((resolve) => {
+  helia.libp2p.addEventListener('peer:identify', (e) => resolve(e.detail.protocols))
+})
 await helia.libp2p.dial(multiaddr(addr), { signal })
+const protocols = await Promise.race([identified, new Promise((resolve) => setTimeout(() => resolve(null), 20_000))])
 const fs = unixfs(helia)
 const files = []
 for (const c of cids) {
@@ -46,5 +52,5 @@ for (const c of cids) {
   }
   files.push({ cid: c, len, sha256: hash.digest('hex') })
 }
-console.log(JSON.stringify({ peer: helia.libp2p.peerId.toString(), files }))
+console.log(JSON.stringify({ peer: helia.libp2p.peerId.toString(), protocols, files }))
 await helia.stop()

@@ -26,6 +26,10 @@ pub enum Misbehaviour {
         blocks: Arc<Vec<(cid::Cid, bytes::Bytes)>>,
         honest: usize,
     },
+    /// An IPFS peer that lies: it offers Bitswap and not the block
+    /// protocol, says it has every block asked of it, and sends 1000 wrong
+    /// bytes under the wanted CID's prefix.
+    BitswapLiar,
 }
 
 pub struct TestPeer {
@@ -93,6 +97,15 @@ impl TestPeer {
             shutdown.clone(),
         )
         .unwrap();
+        if mode == Misbehaviour::BitswapLiar {
+            tokio::spawn(bitswap_liar(swarm.clone()));
+            return TestPeer {
+                swarm,
+                key,
+                shutdown,
+                _dir: dir,
+            };
+        }
         let mut incoming = swarm.accept(PROTOCOL).unwrap();
         tokio::spawn(async move {
             while let Some((_, mut stream)) = incoming.next().await {
@@ -102,7 +115,7 @@ impl TestPeer {
                         return;
                     };
                     match mode {
-                        Misbehaviour::Client => {}
+                        Misbehaviour::Client | Misbehaviour::BitswapLiar => {}
                         Misbehaviour::Liar => {
                             let _ = wire::write_response(&mut stream, Status::Ok, 0, &[0x47; 1000])
                                 .await;
@@ -197,4 +210,45 @@ pub fn tally(answers: &[Result<Delivered, FetchError>]) -> (usize, usize, Vec<St
         .map(|e| e.to_string())
         .collect();
     (served, busy, errors)
+}
+
+/// Answers every Bitswap want: "have" for want-have, wrong bytes under the
+/// wanted prefix for want-block, on a stream opened back to the asker.
+async fn bitswap_liar(swarm: Swarm) {
+    use swarmseed::swarm::bitswap::PROTOCOL as BITSWAP;
+    use swarmseed::swarm::bitswap_pb::{self as pb, HAVE, WANT_HAVE};
+    let mut incoming = swarm.accept(BITSWAP).unwrap();
+    while let Some((peer, mut stream)) = incoming.next().await {
+        let swarm = swarm.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(m)) = pb::read(&mut stream).await {
+                let mut answer = pb::Message::default();
+                for e in m.wantlist.map(|w| w.entries).unwrap_or_default() {
+                    let Ok(cid) = cid::Cid::try_from(e.block.as_slice()) else {
+                        continue;
+                    };
+                    if e.cancel {
+                        continue;
+                    } else if e.want_type == WANT_HAVE {
+                        answer.block_presences.push(pb::BlockPresence {
+                            cid: cid.to_bytes(),
+                            r#type: HAVE,
+                        });
+                    } else {
+                        answer.payload.push(pb::Block {
+                            prefix: pb::prefix(&cid),
+                            data: vec![0x47; 1000],
+                        });
+                    }
+                }
+                if answer == pb::Message::default() {
+                    continue;
+                }
+                if let Ok(mut back) = swarm.control().open_stream(peer, BITSWAP).await {
+                    let _ = pb::write(&mut back, &answer).await;
+                    let _ = back.close().await;
+                }
+            }
+        });
+    }
 }

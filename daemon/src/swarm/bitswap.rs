@@ -7,6 +7,8 @@
 //!
 //! Bitswap answers on a stream of its own: the peer sends wantlists on a
 //! stream it opened, and this node opens one back for blocks and presences.
+//! The streams IPFS peers open hold their answers to this node's wants
+//! too, which go to the client (`bitswap_client`).
 
 use std::sync::Arc;
 
@@ -103,6 +105,15 @@ impl Server {
         while let Ok(read) = tokio::time::timeout(SESSION_IDLE, pb::read(&mut inbound)).await
             && let Some(message) = read?
         {
+            // Answers to this node's own wants (see `bitswap_client`).
+            if (!message.payload.is_empty() || !message.block_presences.is_empty())
+                && self.swarm.wants.deliver(peer, &message)
+            {
+                self.swarm
+                    .penalize(peer, "sent a Bitswap block it was not asked for")
+                    .await;
+                return Err(WireError::Malformed);
+            }
             let Some(wantlist) = message.wantlist else {
                 continue;
             };

@@ -4,6 +4,7 @@
 
 mod behaviour;
 pub mod bitswap;
+pub mod bitswap_client;
 pub mod bitswap_pb;
 pub mod blocks;
 pub mod inbound;
@@ -51,6 +52,9 @@ pub(crate) enum Command {
     ConnectedPeers {
         reply: oneshot::Sender<Vec<PeerId>>,
     },
+    IpfsPeers {
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
     Penalize {
         peer: PeerId,
         reason: &'static str,
@@ -67,6 +71,8 @@ pub struct Swarm {
     pub(crate) control: libp2p_stream::Control,
     acceptor: inbound::Acceptor,
     peers: Arc<AtomicU64>,
+    /// The Bitswap client's wants, which the Bitswap server feeds.
+    pub(crate) wants: Arc<bitswap_client::Wants>,
 }
 
 impl Swarm {
@@ -113,6 +119,13 @@ impl Swarm {
     pub async fn connected_peers(&self) -> Vec<PeerId> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::ConnectedPeers { reply }).await;
+        rx.await.unwrap_or_default()
+    }
+
+    /// Connected IPFS peers: they offer Bitswap, not the block protocol.
+    pub async fn ipfs_peers(&self) -> Vec<PeerId> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::IpfsPeers { reply }).await;
         rx.await.unwrap_or_default()
     }
 

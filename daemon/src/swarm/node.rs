@@ -12,14 +12,17 @@ use libp2p::identity::Keypair;
 use libp2p::kad::{self, GetProvidersOk, QueryResult, RecordKey};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, SwarmBuilder, identify, mdns, noise, ping, tcp, yamux};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, SwarmBuilder, identify, mdns, noise, ping, tcp, yamux,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::behaviour::{self, Behaviour, BehaviourEvent, MAX_GOSSIP_BYTES};
+use super::bitswap_client::Wants;
 use super::inbound::Acceptor;
-use super::{Command, RoomEvent, Swarm};
+use super::{Command, RoomEvent, Swarm, bitswap, wire};
 use crate::video::{room_key, room_topic};
 
 /// Everything the node needs from the config.
@@ -103,12 +106,14 @@ pub fn start(
     }
     let (tx, rx) = mpsc::channel(256);
     let peers = Arc::new(AtomicU64::new(0));
+    let wants = Arc::new(Wants::default());
     let handle = Swarm {
         tx,
         peer_id: *swarm.local_peer_id(),
         control: swarm.behaviour().stream.new_control(),
         acceptor,
         peers: peers.clone(),
+        wants: wants.clone(),
     };
     let node = Node {
         swarm,
@@ -120,6 +125,8 @@ pub fn start(
         listen: Vec::new(),
         blocked_until: HashMap::new(),
         bootstrapped: settings.bootstrap.is_empty(),
+        ipfs_peers: HashSet::new(),
+        wants,
     };
     let task = tokio::spawn(node.run(shutdown));
     Ok((handle, task))
@@ -136,6 +143,10 @@ struct Node {
     listen: Vec<Multiaddr>,
     blocked_until: HashMap<PeerId, tokio::time::Instant>,
     bootstrapped: bool,
+    /// Connected peers that offer Bitswap and not the block protocol: IPFS
+    /// nodes, asked for blocks over Bitswap.
+    ipfs_peers: HashSet<PeerId>,
+    wants: Arc<Wants>,
 }
 
 impl Node {
@@ -208,6 +219,9 @@ impl Node {
             }
             Command::ConnectedPeers { reply } => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
+            }
+            Command::IpfsPeers { reply } => {
+                let _ = reply.send(self.ipfs_peers.iter().copied().collect());
             }
             Command::Penalize { peer, reason } => {
                 warn!(%peer, reason, "blocking peer");
@@ -282,6 +296,8 @@ impl Node {
                 ..
             } => {
                 self.peers.fetch_sub(1, Ordering::Relaxed);
+                self.ipfs_peers.remove(&peer_id);
+                self.wants.forget(&peer_id);
                 debug!(peer = %peer_id, "peer disconnected");
                 self.telemetry.emit(GatewayEvent::PeerDisconnected {
                     peer: peer_id.to_string(),
@@ -292,6 +308,10 @@ impl Node {
                 info,
                 ..
             })) => {
+                let speaks = |p: &StreamProtocol| info.protocols.contains(p);
+                if speaks(&bitswap::PROTOCOL) && !speaks(&wire::PROTOCOL) {
+                    self.ipfs_peers.insert(peer_id);
+                }
                 // WebRTC-direct is for browsers; daemons reach each other over TCP and QUIC.
                 for addr in info
                     .listen_addrs
