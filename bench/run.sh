@@ -12,7 +12,7 @@
 #   PROOFS_ONLY=1 bash bench/run.sh   # contribution proofs only (about 1 minute)
 #   BROWSER_ONLY=1 bash bench/run.sh  # WebRTC-direct and WebSocket to Chromium vs HTTP (about 2 minutes after the build)
 #   P2PML_ONLY=1 bash bench/run.sh    # p2p-media-loader seeder: engine, throughput, CDN offload (about 5 minutes after the build)
-#   GATEWAY_ONLY=1 bash bench/run.sh  # the gateway against nginx: hit path and cold miss (about 3 minutes after the build)
+#   GATEWAY_ONLY=1 bash bench/run.sh  # the gateway against nginx: hit path, trustless gateway and cold miss (about 3 minutes after the build)
 #   SLOW_ONLY=1 bash bench/run.sh     # health latency while 2,000 slow clients hold the gateway (about 1 minute after the build)
 #   CAPACITY_ONLY=1 bash bench/run.sh # 4 Mbit/s viewers one seeder feeds over TCP, QUIC and WebRTC-direct, against nginx (about 30 minutes)
 #
@@ -882,6 +882,28 @@ for size in small big; do
     done
 done
 
+# ------------------------------------------------- 4b. trustless gateway
+# The 2 MiB segment as IPFS serves it: one of its 1 MiB leaves as a raw
+# block, and its whole DAG as a CAR, each against nginx serving the same
+# bytes from a file. The CAR is fetched once through the gateway to make
+# that file, and its blocks are checked against their CIDs.
+BIG_CID=$(curl -sfI "$GW$BIG_PATH" | awk 'tolower($1) == "etag:" { gsub(/[\r"]/, "", $2); print $2 }')
+[ -n "$BIG_CID" ] || die "no CID (ETag) for the 2 MiB segment"
+curl -sf -o "$ORIGIN/bench/seg_big.car" "$GW/ipfs/$BIG_CID?format=car" || die "no CAR for $BIG_CID"
+LEAF_CID=$(python3 "$REPO/bench/car.py" "$ORIGIN/bench/seg_big.car" "$ORIGIN/bench/seg_big.ts" "$ORIGIN/bench/leaf.bin") \
+    || die "the CAR of $BIG_CID does not check out"
+curl -sf -o "$TMP/leaf" "$GW/ipfs/$LEAF_CID?format=raw" && cmp -s "$TMP/leaf" "$ORIGIN/bench/leaf.bin" \
+    || die "the raw block $LEAF_CID differs"
+declare -A IPFS
+for c in $CONNS; do
+    log "trustless gateway: raw block, $c connections"
+    IPFS[gw,raw,$c]=$(run_wrk "gw-ipfs-raw-c$c" "$GW/ipfs/$LEAF_CID?format=raw" "$c" "$DAEMON_PID")
+    IPFS[ng,raw,$c]=$(run_wrk "nginx-ipfs-raw-c$c" "$NG/bench/leaf.bin" "$c" $(nginx_pids))
+    log "trustless gateway: CAR, $c connections"
+    IPFS[gw,car,$c]=$(run_wrk "gw-ipfs-car-c$c" "$GW/ipfs/$BIG_CID?format=car" "$c" "$DAEMON_PID")
+    IPFS[ng,car,$c]=$(run_wrk "nginx-ipfs-car-c$c" "$NG/bench/seg_big.car" "$c" $(nginx_pids))
+done
+
 # ---------------------------------------------------------------- 5. cold miss
 # Time to first and to last byte, one fresh curl (new connection) per GET.
 ttlb() { curl -sf -o /dev/null -w '%{time_starttransfer} %{time_total}\n' "$1"; }
@@ -999,6 +1021,23 @@ GIT_DIRTY=$(cd "$REPO" && { git diff --quiet HEAD -- daemon gateway Cargo.toml C
         echo "**Warning:** other work used up to $MAX_OTHER cores during a run, so the hit-path figures may be"
         echo "skewed by it (bench/out/cpu-*.txt names who used the CPU during each run)."
     fi
+    echo
+    echo "## Trustless gateway (/ipfs/, store hits, keep-alive, wrk)"
+    echo
+    echo "A 1 MiB leaf of the 2 MiB segment as a raw block (\`/ipfs/{leaf}?format=raw\`), and the segment's"
+    echo "whole DAG as a CARv1 (\`/ipfs/{root}?format=car\`, $(fmt_bytes "$(stat -c %s "$ORIGIN/bench/seg_big.car")")), each against nginx serving the"
+    echo "same bytes from a file, with the same wrk runs as the hit path."
+    echo
+    echo "| response | conns | gateway req/s | nginx req/s | req/s ratio gw/nginx | gateway MiB/s | nginx MiB/s | gw p50 / p99 ms | nginx p50 / p99 ms | CPU µs/req gw / nginx |"
+    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    for kind in raw car; do
+        for c in $CONNS; do
+            read -r g_rps g_mib g_p50 g_p99 g_err g_cores g_us g_wrk g_oth <<<"${IPFS[gw,$kind,$c]}"
+            read -r n_rps n_mib n_p50 n_p99 n_err n_cores n_us n_wrk n_oth <<<"${IPFS[ng,$kind,$c]}"
+            label=$([ "$kind" = raw ] && echo "raw block, 1 MiB" || echo "CAR, 2 MiB segment")
+            echo "| $label | $c | $g_rps | $n_rps | **$(ratio "$g_rps" "$n_rps")** | $g_mib | $n_mib | $g_p50 / $g_p99 | $n_p50 / $n_p99 | $g_us / $n_us |"
+        done
+    done
     echo
     echo "## Cold miss (ms)"
     echo

@@ -16,7 +16,7 @@ use support::cdn::TestCdn;
 use support::daemon::Daemon;
 use support::media::{copy_dir, make_big_video, make_video, seed, sha256_hex};
 use support::peer::{Misbehaviour, TestPeer};
-use support::{TEST_TIMEOUT, fixtures, npm};
+use support::{TEST_TIMEOUT, car, fixtures, npm};
 use swarmseed::swarm::bitswap::PROTOCOL;
 use swarmseed::swarm::bitswap_pb::{
     self as pb, BlockPresence, DONT_HAVE, Entry, HAVE, WANT_BLOCK, WANT_HAVE, Wantlist,
@@ -209,42 +209,12 @@ async fn get_ipfs(daemon: &Daemon, cid: &str, tries: usize) -> Option<Vec<u8>> {
         if r.status() == 200 {
             // The leaves of a CAR with duplicates, in order, are the file.
             let car = r.bytes().await.unwrap();
-            return Some(car_leaves(&car));
+            return Some(car::leaves(&car));
         }
         assert_eq!(r.status(), 404);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     None
-}
-
-/// The raw blocks of a CARv1, concatenated in order.
-fn car_leaves(car: &[u8]) -> Vec<u8> {
-    let mut at = std::io::Cursor::new(car);
-    let read_varint = |at: &mut std::io::Cursor<&[u8]>| {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = at.get_ref()[at.position() as usize];
-            at.set_position(at.position() + 1);
-            v |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                break;
-            }
-        }
-        v
-    };
-    let header = read_varint(&mut at);
-    at.set_position(at.position() + header);
-    let mut out = Vec::new();
-    while (at.position() as usize) < car.len() {
-        let len = read_varint(&mut at) as usize;
-        let start = at.position() as usize;
-        let cid = cid::Cid::read_bytes(&mut at).unwrap();
-        if cid.codec() == 0x55 {
-            out.extend_from_slice(&car[at.position() as usize..start + len]);
-        }
-        at.set_position((start + len) as u64);
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::io::Cursor;
-
 use cid::Cid;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -14,7 +12,7 @@ use serde_json::Value;
 use support::cdn::TestCdn;
 use support::daemon::Daemon;
 use support::media::{Segment, copy_dir, make_big_video, seed, sha256_hex};
-use support::{TEST_TIMEOUT, fixtures, npm};
+use support::{TEST_TIMEOUT, car, fixtures, npm};
 use swarmseed::store::unixfs;
 
 const RAW: &str = "application/vnd.ipld.raw";
@@ -308,7 +306,7 @@ async fn cars_carry_the_blocks_their_scope_and_byte_range_ask_for() {
             header(&h, "content-disposition"),
             format!("attachment; filename=\"{}.car\"", big.cid)
         );
-        let (roots, blocks) = parse_car(&body);
+        let (roots, blocks) = car::parse(&body);
         assert_eq!(roots, vec![root]);
         assert_eq!(blocks[0].0, root);
         for (cid, data) in &blocks {
@@ -333,7 +331,7 @@ async fn cars_carry_the_blocks_their_scope_and_byte_range_ask_for() {
         let picked = async |query: &str| {
             let (status, h, body) = car(&big, query).await;
             assert_eq!(status, StatusCode::OK, "{query}");
-            let (roots, blocks) = parse_car(&body);
+            let (roots, blocks) = car::parse(&body);
             assert_eq!(roots, vec![root], "{query}");
             assert_eq!(blocks[0].0, root, "{query}");
             (
@@ -383,7 +381,7 @@ async fn cars_carry_the_blocks_their_scope_and_byte_range_ask_for() {
         // Duplicates: once by default, each time with dups=y.
         let (_, h, body) = car(&zeros, "").await;
         assert!(header(&h, "content-type").ends_with("dups=n"));
-        let (_, once) = parse_car(&body);
+        let (_, once) = car::parse(&body);
         let r = http
             .get(daemon.url(&format!("/ipfs/{}", zeros.cid)))
             .header(
@@ -394,7 +392,7 @@ async fn cars_carry_the_blocks_their_scope_and_byte_range_ask_for() {
             .await
             .unwrap();
         assert!(header(r.headers(), "content-type").ends_with("dups=y"));
-        let (_, every) = parse_car(&r.bytes().await.unwrap());
+        let (_, every) = car::parse(&r.bytes().await.unwrap());
         assert_eq!(once.len(), 3, "root, the zero leaf once, the short leaf");
         assert_eq!(every.len(), 4);
         assert_eq!(every[1], every[2]);
@@ -408,7 +406,7 @@ async fn cars_carry_the_blocks_their_scope_and_byte_range_ask_for() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
-        let (roots, blocks) = parse_car(&r.bytes().await.unwrap());
+        let (roots, blocks) = car::parse(&r.bytes().await.unwrap());
         assert_eq!(roots, vec!["bafkqaaa".parse::<Cid>().unwrap()]);
         assert!(blocks.is_empty());
         // Unknown CAR variants are not acceptable.
@@ -505,51 +503,4 @@ fn header(h: &HeaderMap, name: &str) -> String {
         .to_str()
         .unwrap()
         .to_owned()
-}
-
-/// A CARv1's roots and blocks, read by the layout the CAR specification
-/// gives, independently of the gateway's writer.
-fn parse_car(body: &[u8]) -> (Vec<Cid>, Vec<(Cid, Vec<u8>)>) {
-    let mut at = Cursor::new(body);
-    let len = varint(&mut at) as usize;
-    let start = at.position() as usize;
-    let header = &body[start..start + len];
-    at.set_position((start + len) as u64);
-    // One root: tag 42 (0xd8 0x2a), a byte string, 0x00, the CID.
-    let tag = header
-        .windows(2)
-        .position(|w| w == [0xd8, 0x2a])
-        .expect("a CID in the header");
-    let (skip, n) = match header[tag + 2] {
-        b @ 0x40..=0x57 => (1, (b - 0x40) as usize),
-        0x58 => (2, header[tag + 3] as usize),
-        b => panic!("unexpected CBOR byte {b:#x}"),
-    };
-    let cid_bytes = &header[tag + 2 + skip..tag + 2 + skip + n];
-    assert_eq!(cid_bytes[0], 0x00);
-    let root = Cid::try_from(&cid_bytes[1..]).unwrap();
-    assert!(header.ends_with(b"version\x01"));
-    let mut blocks = Vec::new();
-    while (at.position() as usize) < body.len() {
-        let len = varint(&mut at) as usize;
-        let start = at.position() as usize;
-        let cid = Cid::read_bytes(&mut at).unwrap();
-        let data_at = at.position() as usize;
-        blocks.push((cid, body[data_at..start + len].to_vec()));
-        at.set_position((start + len) as u64);
-    }
-    (vec![root], blocks)
-}
-
-fn varint(at: &mut Cursor<&[u8]>) -> u64 {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let b = at.get_ref()[at.position() as usize];
-        at.set_position(at.position() + 1);
-        v |= u64::from(b & 0x7f) << shift;
-        if b < 0x80 {
-            break;
-        }
-    }
-    v
 }

@@ -196,6 +196,7 @@ async fn uploads_hold_to_the_rate_limit() {
                 max_block: 4 << 20,
                 block_timeout: Duration::from_secs(30),
                 parallel: 4,
+                ipfs_dht: false,
             },
             None,
         );

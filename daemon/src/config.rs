@@ -162,6 +162,15 @@ pub struct P2pConfig {
     pub relay_max_reservations: u32,
     /// Relay circuits open at once, all peers together.
     pub relay_max_circuits: u32,
+    /// Also join the IPFS DHT (Kademlia on `/ipfs/kad/1.0.0`, apart from
+    /// the swarm's own): provide the root CID of every object the store
+    /// holds, so any IPFS node can find this one, and look there for
+    /// providers of a CID no connected peer has.
+    pub ipfs_dht: bool,
+    /// IPFS DHT nodes to start from, each a multiaddr ending in
+    /// `/p2p/<peer id>`. Empty by default: no public node is dialled
+    /// unless named here.
+    pub ipfs_bootstrap: Vec<Multiaddr>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -328,6 +337,8 @@ impl Default for P2pConfig {
             relay: true,
             relay_max_reservations: 128,
             relay_max_circuits: 64,
+            ipfs_dht: false,
+            ipfs_bootstrap: Vec::new(),
         }
     }
 }
@@ -542,12 +553,17 @@ impl Config {
                 format!("{} is outside 1..=604800", self.proofs.epoch_secs),
             );
         }
-        for (i, addr) in self.p2p.bootstrap.iter().enumerate() {
-            if !addr.iter().any(|p| matches!(p, Protocol::P2p(_))) {
-                return fail(
-                    &format!("p2p.bootstrap[{i}]"),
-                    format!("{addr} has no /p2p/<peer id>"),
-                );
+        for (key, list) in [
+            ("p2p.bootstrap", &self.p2p.bootstrap),
+            ("p2p.ipfs_bootstrap", &self.p2p.ipfs_bootstrap),
+        ] {
+            for (i, addr) in list.iter().enumerate() {
+                if !addr.iter().any(|p| matches!(p, Protocol::P2p(_))) {
+                    return fail(
+                        &format!("{key}[{i}]"),
+                        format!("{addr} has no /p2p/<peer id>"),
+                    );
+                }
             }
         }
         for (i, id) in self.p2p.trusted_publishers.iter().enumerate() {
@@ -699,6 +715,10 @@ mod tests {
             (
                 "[p2p]\nbootstrap = [\"/ip4/127.0.0.1/tcp/4001\"]",
                 "p2p.bootstrap[0]",
+            ),
+            (
+                "[p2p]\nipfs_bootstrap = [\"/ip4/127.0.0.1/tcp/4001\"]",
+                "p2p.ipfs_bootstrap[0]",
             ),
             ("[[videos]]\nurl = \"file:///etc/passwd\"", "videos[0].url"),
             (

@@ -620,7 +620,10 @@ impl Inner {
             Some(v) => swarm.room_peers(v).await,
             None => swarm.connected_peers().await,
         };
-        if candidates.is_empty() && swarm.ipfs_peers().await.is_empty() {
+        if candidates.is_empty()
+            && !p2p.peers.searches_ipfs_dht()
+            && swarm.ipfs_peers().await.is_empty()
+        {
             return Err("no peers in the room");
         }
         match p2p

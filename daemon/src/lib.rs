@@ -10,6 +10,7 @@ pub mod fetch;
 #[doc(hidden)]
 pub mod fuzz_api;
 pub mod holdings;
+pub mod ipfs_provide;
 pub mod mirrors;
 pub mod notify;
 pub mod passthrough;

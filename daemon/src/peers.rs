@@ -40,6 +40,8 @@ pub struct PeerLimits {
     pub block_timeout: Duration,
     /// Blocks of one segment asked for at once.
     pub parallel: usize,
+    /// Look on the IPFS DHT for providers of a file no connected peer has.
+    pub ipfs_dht: bool,
 }
 
 /// Who a file's blocks are asked of: peers with the block protocol (less
@@ -48,6 +50,21 @@ struct Sources {
     libp2p: Arc<Mutex<Vec<PeerId>>>,
     ipfs: Arc<Vec<PeerId>>,
 }
+
+impl Sources {
+    fn new(peers: Vec<PeerId>, ipfs: Vec<PeerId>) -> Self {
+        let peers = peers.into_iter().filter(|p| !ipfs.contains(p)).collect();
+        Sources {
+            libp2p: Arc::new(Mutex::new(peers)),
+            ipfs: Arc::new(ipfs),
+        }
+    }
+}
+
+/// How long a provider found on the IPFS DHT may stay connected without
+/// saying (identify) that it is an IPFS peer before it is asked over the
+/// block protocol.
+const IDENTIFY_WAIT: Duration = Duration::from_secs(1);
 
 /// A segment fetched from peers, with the blocks that make it up.
 pub struct FromPeers {
@@ -74,6 +91,11 @@ impl PeerFetcher {
 
     pub fn swarm(&self) -> &Swarm {
         &self.swarm
+    }
+
+    /// Whether a file no connected peer has is looked for on the IPFS DHT.
+    pub fn searches_ipfs_dht(&self) -> bool {
+        self.limits.ipfs_dht
     }
 
     /// Fetches the file under `root` from `peers` by `deadline`. Its size is
@@ -109,13 +131,15 @@ impl PeerFetcher {
         let size = size.unwrap_or(max_size);
         // IPFS peers have no block protocol: they are asked over Bitswap,
         // after the peers that have it.
-        let ipfs = Arc::new(self.swarm.ipfs_peers().await);
-        let peers = peers.into_iter().filter(|p| !ipfs.contains(p)).collect();
-        let peers = Sources {
-            libp2p: Arc::new(Mutex::new(peers)),
-            ipfs,
+        let ipfs = self.swarm.ipfs_peers().await;
+        let mut peers = Sources::new(peers, ipfs);
+        let first = match self.block(video, root, &peers, 0, deadline).await {
+            Err(PeerError::NoPeer(_)) if self.limits.ipfs_dht => {
+                peers = self.providers_on_ipfs_dht(root, deadline).await?;
+                self.block(video, root, &peers, 0, deadline).await?
+            }
+            found => found?,
         };
-        let first = self.block(video, root, &peers, 0, deadline).await?;
         let mut blocks = vec![Block {
             cid: root,
             data: first.clone(),
@@ -180,6 +204,47 @@ impl PeerFetcher {
             level = next;
         }
         Err(PeerError::Malformed(root))
+    }
+
+    /// The providers of `root` on the IPFS DHT, once connected: as IPFS
+    /// peers when identify says so, else as peers of the block protocol.
+    async fn providers_on_ipfs_dht(
+        &self,
+        root: Cid,
+        deadline: Instant,
+    ) -> Result<Sources, PeerError> {
+        let found = tokio::time::timeout_at(deadline, self.swarm.ipfs_find_providers(root))
+            .await
+            .map_err(|_| PeerError::Deadline)?;
+        if found.is_empty() {
+            return Err(PeerError::NoPeer(root));
+        }
+        debug!(cid = %root, providers = found.len(), "providers found on the IPFS DHT");
+        let mut connected_since = None;
+        loop {
+            let ipfs: Vec<PeerId> = self.swarm.ipfs_peers().await;
+            let connected: Vec<PeerId> = self
+                .swarm
+                .connected_peers()
+                .await
+                .into_iter()
+                .filter(|p| found.contains(p))
+                .collect();
+            let now = Instant::now();
+            if connected.iter().any(|p| ipfs.contains(p))
+                || connected_since.is_some_and(|t| now >= t + IDENTIFY_WAIT)
+            {
+                let ipfs = ipfs.into_iter().filter(|p| found.contains(p)).collect();
+                return Ok(Sources::new(connected, ipfs));
+            }
+            if !connected.is_empty() {
+                connected_since.get_or_insert(now);
+            }
+            if now >= deadline {
+                return Err(PeerError::Deadline);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// One block from the first peer that has it, starting at `start` so

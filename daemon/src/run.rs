@@ -83,6 +83,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let settings = SwarmSettings {
         listen: p.listen.clone(),
         bootstrap: p.bootstrap.clone(),
+        ipfs_dht: p.ipfs_dht.then(|| p.ipfs_bootstrap.clone()),
         mdns: p.mdns,
         max_connections: p.max_connections,
         relay: p.relay.then(|| RelayLimits {
@@ -143,6 +144,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         upload.clone(),
         shutdown.clone(),
     ));
+    let provide_task = p.ipfs_dht.then(|| {
+        tokio::spawn(crate::ipfs_provide::run(
+            swarm.clone(),
+            store.clone(),
+            shutdown.clone(),
+        ))
+    });
     let receipt_server = tokio::spawn(receipts::serve(
         swarm.clone(),
         proofs.clone(),
@@ -160,6 +168,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             max_block: p.max_block_bytes.as_u64(),
             block_timeout: Duration::from_millis(p.block_timeout_ms),
             parallel: p.per_peer_requests as usize,
+            ipfs_dht: p.ipfs_dht,
         },
         sender,
     );
@@ -331,6 +340,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     }
     drop(browsers);
     if let Some(t) = played_task {
+        t.abort();
+    }
+    if let Some(t) = provide_task {
         t.abort();
     }
     swarm_stop.cancel();

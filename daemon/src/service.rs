@@ -88,7 +88,8 @@ impl SegmentSource for Service {
                 url: Url::parse(&format!("ipfs://{cid}")).map_err(|_| SourceError::Store)?,
                 range: None,
             };
-            if self.fetcher.segment(&key).await.is_ok() {
+            // Once stored: the walk reads its blocks from the store.
+            if self.fetcher.segment_kept(&key).await.is_ok() {
                 data = self.stored_block(cid).await?;
             }
         }

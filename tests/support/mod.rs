@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod car;
 pub mod cdn;
 pub mod daemon;
 pub mod hls;

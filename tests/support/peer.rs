@@ -75,6 +75,7 @@ impl TestPeer {
         let settings = SwarmSettings {
             listen: listen.iter().map(|a| a.parse().unwrap()).collect(),
             bootstrap: bootstrap.iter().map(|a| a.parse().unwrap()).collect(),
+            ipfs_dht: None,
             mdns: false,
             max_connections: 64,
             relay: None,

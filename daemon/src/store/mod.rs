@@ -346,6 +346,19 @@ impl Store {
         )
     }
 
+    /// The root CID of every object held.
+    pub async fn object_cids(&self) -> Result<Vec<Cid>, StoreError> {
+        self.blocking(|inner| {
+            Ok(inner
+                .index
+                .objects()
+                .into_iter()
+                .filter_map(|(cid, _)| Cid::try_from(cid.as_str()).ok())
+                .collect())
+        })
+        .await
+    }
+
     pub fn usage(&self) -> StoreUsage {
         StoreUsage {
             segments: self.inner.objects.load(Ordering::Relaxed),

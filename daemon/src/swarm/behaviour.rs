@@ -6,13 +6,20 @@ use libp2p::allow_block_list::{self, BlockedPeers};
 use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::gossipsub::{self, MessageAuthenticity, ValidationMode};
 use libp2p::identity::Keypair;
-use libp2p::kad::{self, store::MemoryStore};
+use libp2p::kad::{self, store::MemoryStore, store::MemoryStoreConfig};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{StreamProtocol, identify, mdns, ping, relay};
 
 /// Gossip messages stay small (STACK trap 8): announcements and map pointers only.
 pub const MAX_GOSSIP_BYTES: usize = 16 * 1024;
+/// The swarm's own DHT, where rooms are found.
+pub const SWARMSEED_KAD: StreamProtocol = StreamProtocol::new("/swarmseed/kad/1.0.0");
+/// The IPFS DHT's protocol (Amino).
+pub const IPFS_KAD: StreamProtocol = StreamProtocol::new("/ipfs/kad/1.0.0");
+/// Objects provided on the IPFS DHT at most: about 170 hours of video in
+/// 6 s segments; a provided key costs its record, a few hundred bytes.
+pub const MAX_PROVIDED: usize = 100_000;
 /// Rooms a node may be in; the default filter's 100 would refuse a seeder's 101st video.
 const MAX_ROOMS: usize = 10_000;
 /// Pings find dead connections: a closed browser tab's WebRTC connection
@@ -29,6 +36,8 @@ pub struct Behaviour {
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
     pub kad: kad::Behaviour<MemoryStore>,
+    /// The IPFS DHT, when `p2p.ipfs_dht` is on.
+    pub ipfs_kad: Toggle<kad::Behaviour<MemoryStore>>,
     pub gossipsub: gossipsub::Behaviour<
         gossipsub::IdentityTransform,
         gossipsub::MaxCountSubscriptionFilter<gossipsub::AllowAllSubscriptionFilter>,
@@ -45,6 +54,7 @@ pub struct Behaviour {
 pub fn build(
     key: &Keypair,
     max_connections: u32,
+    ipfs_dht: bool,
     mdns_on: bool,
     relay: Option<&bridge::relay::RelayLimits>,
     acceptor: super::inbound::Acceptor,
@@ -67,12 +77,31 @@ pub fn build(
         filter,
     )
     .map_err(|e| e.to_string())?;
-    let mut kad_config = kad::Config::new(StreamProtocol::new("/swarmseed/kad/1.0.0"));
+    let mut kad_config = kad::Config::new(SWARMSEED_KAD);
     kad_config.set_provider_publication_interval(Some(Duration::from_secs(600)));
     let mut kad = kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), kad_config);
     // Every daemon answers DHT queries, so daemons on one LAN or loopback
     // without public addresses still find each other's rooms.
     kad.set_mode(Some(kad::Mode::Server));
+    let ipfs_kad = ipfs_dht.then(|| {
+        let config = kad::Config::new(IPFS_KAD);
+        // A seeder provides every object it holds: far more than the
+        // store's default of 1024 keys.
+        let store = MemoryStore::with_config(
+            peer_id,
+            MemoryStoreConfig {
+                max_provided_keys: MAX_PROVIDED,
+                ..MemoryStoreConfig::default()
+            },
+        );
+        // A client of the IPFS DHT: it provides and looks up, and leaves
+        // answering queries to nodes known to be reachable. Its listen
+        // addresses become external ones (for provider records), which
+        // would otherwise switch it to serving.
+        let mut kad = kad::Behaviour::with_config(peer_id, store, config);
+        kad.set_mode(Some(kad::Mode::Client));
+        kad
+    });
     let mdns = if mdns_on {
         Some(mdns::tokio::Behaviour::new(
             mdns::Config::default(),
@@ -98,6 +127,7 @@ pub fn build(
                 .with_timeout(PING_TIMEOUT),
         ),
         kad,
+        ipfs_kad: ipfs_kad.into(),
         gossipsub,
         mdns: mdns.into(),
         relay: relay.map(|l| bridge::relay::server(peer_id, l)).into(),

@@ -55,6 +55,16 @@ pub(crate) enum Command {
     IpfsPeers {
         reply: oneshot::Sender<Vec<PeerId>>,
     },
+    IpfsProvide {
+        cids: Vec<cid::Cid>,
+    },
+    IpfsUnprovide {
+        cids: Vec<cid::Cid>,
+    },
+    IpfsFindProviders {
+        cid: cid::Cid,
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
     Penalize {
         peer: PeerId,
         reason: &'static str,
@@ -126,6 +136,24 @@ impl Swarm {
     pub async fn ipfs_peers(&self) -> Vec<PeerId> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::IpfsPeers { reply }).await;
+        rx.await.unwrap_or_default()
+    }
+
+    /// Provides these CIDs on the IPFS DHT (when it is on), and keeps
+    /// republishing them before their records expire.
+    pub async fn ipfs_provide(&self, cids: Vec<cid::Cid>) {
+        self.send(Command::IpfsProvide { cids }).await
+    }
+
+    pub async fn ipfs_unprovide(&self, cids: Vec<cid::Cid>) {
+        self.send(Command::IpfsUnprovide { cids }).await
+    }
+
+    /// Providers of `cid` on the IPFS DHT, which the node dials; empty when
+    /// none was found or the DHT is off.
+    pub async fn ipfs_find_providers(&self, cid: cid::Cid) -> Vec<PeerId> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::IpfsFindProviders { cid, reply }).await;
         rx.await.unwrap_or_default()
     }
 

@@ -15,7 +15,7 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{
     Multiaddr, PeerId, StreamProtocol, SwarmBuilder, identify, mdns, noise, ping, tcp, yamux,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -29,6 +29,8 @@ use crate::video::{room_key, room_topic};
 pub struct SwarmSettings {
     pub listen: Vec<Multiaddr>,
     pub bootstrap: Vec<Multiaddr>,
+    /// The IPFS DHT, with the nodes to start from; none stays out of it.
+    pub ipfs_dht: Option<Vec<Multiaddr>>,
     pub mdns: bool,
     pub max_connections: u32,
     /// Circuit relay limits; none turns the relay off.
@@ -37,6 +39,12 @@ pub struct SwarmSettings {
 
 /// How often rooms look for new members on the DHT.
 const DISCOVERY_EVERY: Duration = Duration::from_secs(10);
+/// A CID's key on the IPFS DHT: its multihash, so CIDv0 and CIDv1 of one
+/// block, and its raw and dag-pb forms, meet at one key as in IPFS.
+fn ipfs_key(cid: &cid::Cid) -> RecordKey {
+    RecordKey::new(&cid.hash().to_bytes())
+}
+
 /// How long a penalized peer stays blocked.
 const BLOCK_FOR: Duration = Duration::from_secs(600);
 
@@ -80,6 +88,7 @@ pub fn start(
             behaviour::build(
                 key,
                 settings.max_connections,
+                settings.ipfs_dht.is_some(),
                 settings.mdns,
                 settings.relay.as_ref(),
                 acceptor.clone(),
@@ -96,7 +105,18 @@ pub fn start(
                 reason: e.to_string(),
             })?;
     }
-    for addr in &settings.bootstrap {
+    for addr in settings.ipfs_dht.iter().flatten() {
+        if let Some(Protocol::P2p(peer)) = addr.iter().last()
+            && let Some(kad) = swarm.behaviour_mut().ipfs_kad.as_mut()
+        {
+            kad.add_address(&peer, addr.clone());
+        }
+    }
+    for addr in settings
+        .bootstrap
+        .iter()
+        .chain(settings.ipfs_dht.iter().flatten())
+    {
         if let Some(Protocol::P2p(peer)) = addr.iter().last() {
             swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
         }
@@ -127,6 +147,9 @@ pub fn start(
         bootstrapped: settings.bootstrap.is_empty(),
         ipfs_peers: HashSet::new(),
         wants,
+        ipfs_bootstrapped: settings.ipfs_dht.as_ref().is_none_or(Vec::is_empty),
+        ipfs_lookups: HashMap::new(),
+        ipfs_unannounced: Vec::new(),
     };
     let task = tokio::spawn(node.run(shutdown));
     Ok((handle, task))
@@ -147,6 +170,11 @@ struct Node {
     /// nodes, asked for blocks over Bitswap.
     ipfs_peers: HashSet<PeerId>,
     wants: Arc<Wants>,
+    ipfs_bootstrapped: bool,
+    /// Provider lookups on the IPFS DHT, answered at their first providers.
+    ipfs_lookups: HashMap<kad::QueryId, oneshot::Sender<Vec<PeerId>>>,
+    /// CIDs to provide on the IPFS DHT once it has peers.
+    ipfs_unannounced: Vec<cid::Cid>,
 }
 
 impl Node {
@@ -223,6 +251,29 @@ impl Node {
             Command::IpfsPeers { reply } => {
                 let _ = reply.send(self.ipfs_peers.iter().copied().collect());
             }
+            Command::IpfsProvide { cids } => {
+                self.ipfs_unannounced.extend(cids);
+                self.announce_ipfs();
+            }
+            Command::IpfsUnprovide { cids } => {
+                self.ipfs_unannounced.retain(|c| !cids.contains(c));
+                if let Some(kad) = self.swarm.behaviour_mut().ipfs_kad.as_mut() {
+                    for cid in cids {
+                        kad.stop_providing(&ipfs_key(&cid));
+                    }
+                }
+            }
+            Command::IpfsFindProviders { cid, reply } => {
+                match self.swarm.behaviour_mut().ipfs_kad.as_mut() {
+                    Some(kad) => {
+                        let id = kad.get_providers(ipfs_key(&cid));
+                        self.ipfs_lookups.insert(id, reply);
+                    }
+                    None => {
+                        let _ = reply.send(Vec::new());
+                    }
+                }
+            }
             Command::Penalize { peer, reason } => {
                 warn!(%peer, reason, "blocking peer");
                 self.swarm.behaviour_mut().blocked.block_peer(peer);
@@ -237,6 +288,26 @@ impl Node {
                     .map(|a| a.clone().with(Protocol::P2p(peer)))
                     .collect();
                 let _ = reply.send((peer, addrs));
+            }
+        }
+    }
+
+    /// Provides what waits to be provided on the IPFS DHT, once its routing
+    /// table has peers: a record provided with none reaches no one until it
+    /// is republished hours later.
+    fn announce_ipfs(&mut self) {
+        let Some(kad) = self.swarm.behaviour_mut().ipfs_kad.as_mut() else {
+            self.ipfs_unannounced.clear();
+            return;
+        };
+        if self.ipfs_unannounced.is_empty() || kad.kbuckets().all(|b| b.num_entries() == 0) {
+            return;
+        }
+        for cid in self.ipfs_unannounced.drain(..) {
+            // Fails only when the store of provided keys is full.
+            if let Err(e) = kad.start_providing(ipfs_key(&cid)) {
+                warn!(cid = %cid, error = %e, "cannot provide on the IPFS DHT");
+                break;
             }
         }
     }
@@ -257,6 +328,13 @@ impl Node {
         if !self.bootstrapped && self.swarm.behaviour_mut().kad.bootstrap().is_ok() {
             self.bootstrapped = true;
         }
+        if !self.ipfs_bootstrapped
+            && let Some(kad) = self.swarm.behaviour_mut().ipfs_kad.as_mut()
+            && kad.bootstrap().is_ok()
+        {
+            self.ipfs_bootstrapped = true;
+        }
+        self.announce_ipfs();
         let videos: Vec<String> = self.rooms.values().cloned().collect();
         for video in videos {
             let key = RecordKey::new(&room_key(&video));
@@ -272,13 +350,21 @@ impl Node {
             SwarmEvent::NewListenAddr { address, .. } => {
                 info!(%address, "listening");
                 // Relay reservations hand out the relay's external addresses;
-                // browsers can use only the ones they can dial.
-                if bridge::transport::browser_dialable(&address) {
+                // browsers can use only the ones they can dial. IPFS DHT
+                // provider records carry them too, and a record without
+                // addresses is dropped, so with the IPFS DHT on every
+                // address is announced.
+                if bridge::transport::browser_dialable(&address)
+                    || self.swarm.behaviour().ipfs_kad.is_enabled()
+                {
                     self.swarm.add_external_address(address.clone());
                 }
                 self.listen.push(address);
             }
-            SwarmEvent::ExpiredListenAddr { address, .. } => self.listen.retain(|a| a != &address),
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.swarm.remove_external_address(&address);
+                self.listen.retain(|a| a != &address);
+            }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 num_established,
@@ -312,13 +398,28 @@ impl Node {
                 if speaks(&bitswap::PROTOCOL) && !speaks(&wire::PROTOCOL) {
                     self.ipfs_peers.insert(peer_id);
                 }
-                // WebRTC-direct is for browsers; daemons reach each other over TCP and QUIC.
-                for addr in info
-                    .listen_addrs
-                    .into_iter()
-                    .filter(|a| !bridge::transport::browser_transport(a))
+                if speaks(&behaviour::IPFS_KAD)
+                    && let Some(kad) = self.swarm.behaviour_mut().ipfs_kad.as_mut()
                 {
-                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                    for addr in info
+                        .listen_addrs
+                        .iter()
+                        .filter(|a| !bridge::transport::browser_transport(a))
+                    {
+                        kad.add_address(&peer_id, addr.clone());
+                    }
+                }
+                // WebRTC-direct is for browsers; daemons reach each other over
+                // TCP and QUIC. Peers without the swarm's DHT (IPFS nodes)
+                // stay out of its routing table.
+                if speaks(&behaviour::SWARMSEED_KAD) {
+                    for addr in info
+                        .listen_addrs
+                        .into_iter()
+                        .filter(|a| !bridge::transport::browser_transport(a))
+                    {
+                        self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                    }
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
@@ -354,6 +455,40 @@ impl Node {
                         debug!(%peer, "dialing room member found on the DHT");
                         let _ = self.swarm.dial(peer);
                     }
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::IpfsKad(
+                kad::Event::OutboundQueryProgressed {
+                    id,
+                    result: QueryResult::GetProviders(result),
+                    ..
+                },
+            )) => {
+                let found: Vec<PeerId> = match result {
+                    Ok(GetProvidersOk::FoundProviders { providers, .. }) => {
+                        let me = *self.swarm.local_peer_id();
+                        let found: Vec<PeerId> =
+                            providers.into_iter().filter(|p| *p != me).collect();
+                        // Each DHT node's answer is a step, most of them
+                        // with no provider: the query goes on.
+                        if found.is_empty() {
+                            return;
+                        }
+                        found
+                    }
+                    Ok(GetProvidersOk::FinishedWithNoAdditionalRecord { .. }) | Err(_) => {
+                        Vec::new()
+                    }
+                };
+                // Dialled while the query runs: it holds their addresses.
+                for peer in &found {
+                    if !self.swarm.is_connected(peer) {
+                        debug!(%peer, "dialing a provider found on the IPFS DHT");
+                        let _ = self.swarm.dial(*peer);
+                    }
+                }
+                if let Some(reply) = self.ipfs_lookups.remove(&id) {
+                    let _ = reply.send(found);
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
