@@ -504,3 +504,130 @@ fn header(h: &HeaderMap, name: &str) -> String {
         .unwrap()
         .to_owned()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_for_blocks_taken_over_http_are_checked_like_any_other() {
+    use base64::Engine as _;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let work = support::workdir();
+        let origin = work.path().join("origin");
+        make_big_video(&origin.join("big"));
+        let cdn = TestCdn::start(&origin).await;
+        let daemon = Daemon::start(&work.path().join("daemon"), "").await;
+        let big = seed(&daemon, &cdn, &origin, "big").await.remove(0);
+        let http = reqwest::Client::new();
+        let root = http
+            .get(daemon.url(&format!("/ipfs/{}?format=raw", big.cid)))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let leaves = unixfs::links(&root).unwrap();
+
+        // A client with a libp2p key takes two leaves, naming itself.
+        let key = libp2p::identity::Keypair::generate_ed25519();
+        let me = key.public().to_peer_id().to_string();
+        let mut taken = Vec::new();
+        for leaf in &leaves[..2] {
+            let r = http
+                .get(daemon.url(&format!("/ipfs/{leaf}?format=raw")))
+                .header("x-swarmseed-peer", &me)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            let provider = header(r.headers(), "x-swarmseed-provider");
+            let epoch: u64 = header(r.headers(), "x-swarmseed-epoch").parse().unwrap();
+            let data = r.bytes().await.unwrap();
+            assert!(unixfs::verify(leaf, &data));
+            taken.push((leaf.to_string(), data.len() as u64, provider, epoch));
+        }
+        assert_eq!(taken[0].2, daemon.get_json("/api/v1/node").await["peer_id"]);
+        let receipt = |signer: &libp2p::identity::Keypair, seq: u64, cid: &str, bytes: u64| {
+            let (_, _, provider, epoch) = taken[0].clone();
+            let signed = proofs::Receipt {
+                v: proofs::VERSION,
+                cid: cid.to_owned(),
+                seq,
+                bytes,
+                epoch,
+                video: String::new(),
+                time_ms: 1,
+                provider,
+                receiver: me.clone(),
+            }
+            .sign(signer);
+            base64::engine::general_purpose::STANDARD.encode(signed.bytes)
+        };
+        let post = async |receipts: Vec<String>| {
+            let r = http
+                .post(daemon.url("/api/v1/proofs/receipts"))
+                .json(&serde_json::json!({ "receipts": receipts }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<Value>().await.unwrap()["verdicts"].clone()
+        };
+        let good: Vec<String> = taken
+            .iter()
+            .enumerate()
+            .map(|(i, (cid, bytes, _, _))| receipt(&key, i as u64 + 1, cid, *bytes))
+            .collect();
+        assert_eq!(
+            post(good.clone()).await,
+            serde_json::json!(["accepted", "accepted"])
+        );
+        assert_eq!(
+            post(good).await,
+            serde_json::json!(["replayed", "replayed"])
+        );
+        // A block it never took, and a receipt someone else signed for it.
+        let stranger = libp2p::identity::Keypair::generate_ed25519();
+        let (cid, bytes) = (leaves[2].to_string(), MIB as u64);
+        assert_eq!(
+            post(vec![
+                receipt(&key, 3, &cid, bytes),
+                receipt(&stranger, 4, &taken[0].0, 1)
+            ])
+            .await,
+            serde_json::json!(["over_claim", "bad_signature"])
+        );
+        let stats = daemon.stats().await;
+        assert_eq!(stats["receipts_accepted"], 2);
+        assert_eq!(stats["bytes_receipted"].as_u64(), Some(2 * MIB as u64));
+        // The ledger names the client, with what it took and signed for.
+        let line = daemon.ledger_line(&me).await;
+        assert!(line.to_string().contains(&(2 * MIB).to_string()), "{line}");
+
+        // Bad batches get a clear error; another origin's page is refused on
+        // a loopback gateway.
+        for body in [
+            serde_json::json!({ "receipts": [] }),
+            serde_json::json!({ "receipts": ["%%%"] }),
+            serde_json::json!({ "receipts": ["aGVsbG8="] }),
+            serde_json::json!({ "nope": 1 }),
+        ] {
+            let r = http
+                .post(daemon.url("/api/v1/proofs/receipts"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
+        }
+        let r = http
+            .post(daemon.url("/api/v1/proofs/receipts"))
+            .header("origin", "https://other.example")
+            .json(&serde_json::json!({ "receipts": ["aGVsbG8="] }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert!(daemon.healthy().await);
+    })
+    .await
+    .expect("test timed out");
+}

@@ -208,4 +208,26 @@ impl ProofsApi for Service {
     fn proof_peers(&self) -> Value {
         serde_json::to_value(self.proofs.peers()).unwrap_or_default()
     }
+
+    fn http_sent(&self, receiver: &str, cid: &str, bytes: u64) -> Option<(String, u64)> {
+        let peer: libp2p::PeerId = receiver.parse().ok()?;
+        self.proofs.sent(peer, cid.to_owned(), bytes);
+        Some((self.swarm.peer_id.to_string(), self.proofs.epoch()))
+    }
+
+    async fn accept_receipts(&self, receipts: Vec<Vec<u8>>) -> Result<Vec<&'static str>, ApiError> {
+        // The receiver signed the receipts: it is the peer they come from.
+        let receiver = receipts
+            .iter()
+            .find_map(|r| proofs::SignedReceipt::open(r).ok())
+            .and_then(|r| r.receipt.receiver.parse::<libp2p::PeerId>().ok())
+            .ok_or_else(|| {
+                ApiError::BadRequest("no receipt opens with a valid signature".into())
+            })?;
+        let verdicts = self.proofs.accept(receiver, receipts).await;
+        Ok(verdicts
+            .into_iter()
+            .map(crate::receipts::verdict_name)
+            .collect())
+    }
 }

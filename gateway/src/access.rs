@@ -157,8 +157,9 @@ enum Area {
     Tracker,
     /// Playlists, segments and read-only APIs.
     Read { secret: bool },
-    /// The trustless gateway, `/ipfs/`: its bytes are checked by whoever
-    /// reads them, so a public gateway serves them to pages of any origin.
+    /// The trustless gateway, `/ipfs/`, and receipts for its blocks: its
+    /// bytes are checked by whoever reads them, and receipts by their
+    /// signatures, so a public gateway takes them from pages of any origin.
     Ipfs,
     /// Requests that change the node.
     Mutate,
@@ -170,6 +171,11 @@ fn area(method: &Method, path: &str) -> Area {
     }
     if path == "/announce" {
         return Area::Tracker;
+    }
+    // Receipts are signed by whoever sends them, for blocks of `/ipfs/`:
+    // they follow its rules.
+    if path == "/api/v1/proofs/receipts" && *method == Method::POST {
+        return Area::Ipfs;
     }
     if !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Area::Mutate;
@@ -264,7 +270,7 @@ pub async fn guard(State(access): State<Arc<Access>>, req: Request, next: Next) 
         }
     };
     if req.method() == Method::OPTIONS {
-        return preflight(&req, cors_origin);
+        return preflight(&req, cors_origin, area);
     }
     if let Area::Read { secret: true } = area
         && access.public
@@ -279,13 +285,20 @@ pub async fn guard(State(access): State<Arc<Access>>, req: Request, next: Next) 
     response
 }
 
-/// Only reads are ever allowed from another origin.
-fn preflight(req: &Request, origin: Option<String>) -> Response {
+/// Only reads are ever allowed from another origin, and receipts posted
+/// for blocks of `/ipfs/`.
+fn preflight(req: &Request, origin: Option<String>, area: Area) -> Response {
     let method = req
         .headers()
         .get(header::ACCESS_CONTROL_REQUEST_METHOD)
         .and_then(|v| v.to_str().ok());
-    let (Some(origin), Some("GET" | "HEAD")) = (origin, method) else {
+    let receipts = area == Area::Ipfs && req.uri().path() == "/api/v1/proofs/receipts";
+    let allowed = match method {
+        Some("GET" | "HEAD") => true,
+        Some("POST") => receipts,
+        _ => false,
+    };
+    let Some(origin) = origin.filter(|_| allowed) else {
         return refuse(
             StatusCode::FORBIDDEN,
             "no cross-origin requests of that kind",
@@ -297,11 +310,15 @@ fn preflight(req: &Request, origin: Option<String>) -> Response {
     cors_headers(h, &origin);
     h.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, HEAD"),
+        HeaderValue::from_static(if receipts { "POST" } else { "GET, HEAD" }),
     );
     h.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("range, cache-control, if-none-match"),
+        HeaderValue::from_static(if receipts {
+            "content-type"
+        } else {
+            "range, cache-control, if-none-match, x-swarmseed-peer"
+        }),
     );
     h.insert(
         header::ACCESS_CONTROL_MAX_AGE,
@@ -318,7 +335,8 @@ fn cors_headers(h: &mut HeaderMap, origin: &str) {
     h.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static(
-            "content-range, content-length, accept-ranges, etag, x-ipfs-path, x-ipfs-roots",
+            "content-range, content-length, accept-ranges, etag, x-ipfs-path, x-ipfs-roots, \
+             x-swarmseed-provider, x-swarmseed-epoch",
         ),
     );
 }
@@ -382,5 +400,7 @@ mod tests {
         assert_eq!(area(&Method::GET, "/hls"), Area::Read { secret: false });
         assert_eq!(area(&Method::GET, "/ipfs/bafkqaaa"), Area::Ipfs);
         assert_eq!(area(&Method::POST, "/ipfs/bafkqaaa"), Area::Mutate);
+        assert_eq!(area(&Method::POST, "/api/v1/proofs/receipts"), Area::Ipfs);
+        assert_eq!(area(&Method::POST, "/api/v1/pins"), Area::Mutate);
     }
 }

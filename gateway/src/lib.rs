@@ -112,7 +112,10 @@ pub fn router_with<S: SegmentSource + NodeApi + ProofsApi>(
         .route("/api/v1/videos/{id}/cidmap", get(node::cidmap::<S>))
         .route("/api/v1/proofs/epochs", get(proofs::epochs::<S>))
         .route("/api/v1/proofs/epochs/{n}", get(proofs::epoch::<S>))
-        .route("/api/v1/proofs/receipts", get(proofs::receipts::<S>))
+        .route(
+            "/api/v1/proofs/receipts",
+            get(proofs::receipts::<S>).post(proofs::submit::<S>.layer(limit)),
+        )
         .route("/api/v1/proofs/receipts/{hash}", get(proofs::receipt::<S>))
         .route("/api/v1/proofs/export", get(proofs::export::<S>))
         .route("/api/v1/proofs/peers", get(proofs::peers::<S>))

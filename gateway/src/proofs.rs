@@ -5,6 +5,7 @@ use std::future::Future;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -58,6 +59,23 @@ pub trait ProofsApi: Send + Sync + 'static {
     fn proof_peers(&self) -> Value {
         Value::Array(Vec::new())
     }
+    /// A block sent over HTTP (`/ipfs/`) to `receiver`, a peer id the
+    /// request named, which now owes a receipt for it. The provider's peer
+    /// id and open epoch, which the receipt must carry; `None` when
+    /// `receiver` is no peer id.
+    fn http_sent(&self, receiver: &str, cid: &str, bytes: u64) -> Option<(String, u64)> {
+        let _ = (receiver, cid, bytes);
+        None
+    }
+    /// Signed receipts for blocks taken over HTTP, each checked as one that
+    /// came over the receipt protocol: a verdict for each, in order.
+    fn accept_receipts(
+        &self,
+        receipts: Vec<Vec<u8>>,
+    ) -> impl Future<Output = Result<Vec<&'static str>, ApiError>> + Send {
+        let _ = receipts;
+        async { Err(ApiError::NotFound) }
+    }
 }
 
 #[derive(Deserialize)]
@@ -103,6 +121,37 @@ type Q<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
 fn query<T>(q: Q<T>) -> Result<T, ApiError> {
     q.map(|Query(t)| t)
         .map_err(|e| ApiError::BadRequest(e.body_text()))
+}
+
+/// Receipts one POST may carry; a client sends more in several.
+const MAX_RECEIPTS: usize = 256;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptBatch {
+    /// Base64 of each signed DAG-CBOR receipt.
+    receipts: Vec<String>,
+}
+
+/// `POST /api/v1/proofs/receipts`: receipts from a client of `/ipfs/`.
+pub async fn submit<S: SegmentSource + ProofsApi>(
+    State(state): State<GatewayState<S>>,
+    body: Result<Json<ReceiptBatch>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(batch) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if batch.receipts.is_empty() || batch.receipts.len() > MAX_RECEIPTS {
+        return Err(ApiError::BadRequest(format!(
+            "send between 1 and {MAX_RECEIPTS} receipts"
+        )));
+    }
+    let receipts = batch
+        .receipts
+        .iter()
+        .map(|r| base64::engine::general_purpose::STANDARD.decode(r))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| ApiError::BadRequest("a receipt is not base64".into()))?;
+    let verdicts = state.source.accept_receipts(receipts).await?;
+    Ok(Json(serde_json::json!({ "verdicts": verdicts })))
 }
 
 pub async fn epochs<S: SegmentSource + ProofsApi>(

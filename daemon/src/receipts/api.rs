@@ -141,3 +141,18 @@ impl Proofs {
         })
     }
 }
+
+/// A verdict as `POST /api/v1/proofs/receipts` names it.
+pub fn verdict_name(v: super::Verdict) -> &'static str {
+    use super::Verdict::*;
+    match v {
+        Accepted => "accepted",
+        Malformed => "malformed",
+        BadSignature => "bad_signature",
+        NotForUs => "not_for_us",
+        Replayed => "replayed",
+        OverClaim => "over_claim",
+        Late => "late",
+        Unavailable => "unavailable",
+    }
+}

@@ -21,6 +21,7 @@ use proofs::{SignedReceipt, close_epoch};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+pub use api::verdict_name;
 pub use bridge::receipts_wire as wire;
 pub use db::{DbError, EpochState, ProofDb};
 pub use ledger::PeerLedger;

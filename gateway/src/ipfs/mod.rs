@@ -14,6 +14,7 @@ use cid::Cid;
 
 use crate::GatewayState;
 use crate::error::ApiError;
+use crate::proofs::ProofsApi;
 use crate::range::{RangeReply, parse};
 use crate::segments::only_if_cached;
 use crate::source::{IpfsBlock, SegmentSource};
@@ -23,7 +24,11 @@ use negotiate::{Ask, EntityBytes, Scope, Want};
 /// DAG-PB, whose CIDv0 form (`Qm…`) the store knows by its CIDv1.
 const DAG_PB: u64 = 0x70;
 
-pub async fn ipfs<S: SegmentSource>(
+/// Names the peer id of a client that will sign receipts for the raw
+/// blocks it takes; the answer then names the provider and its epoch.
+const RECEIVER: &str = "x-swarmseed-peer";
+
+pub async fn ipfs<S: SegmentSource + ProofsApi>(
     State(state): State<GatewayState<S>>,
     request: Request,
 ) -> Result<Response, ApiError> {
@@ -105,7 +110,7 @@ async fn root_block<S: SegmentSource>(
     }
 }
 
-fn raw<S: SegmentSource>(
+fn raw<S: SegmentSource + ProofsApi>(
     state: &GatewayState<S>,
     cid: &Cid,
     text: &str,
@@ -136,7 +141,21 @@ fn raw<S: SegmentSource>(
         .telemetry
         .counters
         .uploaded(Upload::Http, body.len() as u64);
+    // A whole block to a client that signs receipts: it owes one now.
+    let owed = headers
+        .get(RECEIVER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|_| status == StatusCode::OK)
+        .and_then(|peer| state.source.http_sent(peer, text, length));
     let mut response = Response::new(Body::from(body));
+    if let Some((provider, epoch)) = owed {
+        set(response.headers_mut(), "x-swarmseed-provider", &provider);
+        set(
+            response.headers_mut(),
+            "x-swarmseed-epoch",
+            &epoch.to_string(),
+        );
+    }
     *response.status_mut() = status;
     let h = response.headers_mut();
     common_headers(h, text, &etag, "bin", ask, None);
