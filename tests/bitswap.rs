@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures::{AsyncWriteExt, StreamExt};
 use support::cdn::TestCdn;
 use support::daemon::Daemon;
-use support::media::{copy_dir, make_big_video, make_video, seed, sha256_hex};
+use support::media::{make_video, seed, sha256_hex, ts_and_big_origin};
 use support::peer::{Misbehaviour, TestPeer};
 use support::{TEST_TIMEOUT, car, fixtures, npm};
 use swarmseed::swarm::bitswap::PROTOCOL;
@@ -26,9 +26,7 @@ use swarmseed::swarm::bitswap_pb::{
 async fn helia_fetches_segments_over_bitswap() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let work = support::workdir();
-        let origin = work.path().join("origin");
-        copy_dir(&fixtures().join("ts"), &origin.join("ts"));
-        make_big_video(&origin.join("big"));
+        let origin = ts_and_big_origin(work.path());
         let cdn = TestCdn::start(&origin).await;
         let daemon = Daemon::start_p2p(&work.path().join("daemon"), "", "").await;
         let mut segments = seed(&daemon, &cdn, &origin, "ts").await;

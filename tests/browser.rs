@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use support::browser::{Chromium, PageServer};
 use support::cdn::TestCdn;
 use support::daemon::Daemon;
-use support::media::{copy_dir, make_big_video, seed, sha256_hex};
+use support::media::{make_big_video, seed, sha256_hex, ts_and_big_origin};
 use support::peer::{Misbehaviour, TestPeer};
 use support::{TEST_TIMEOUT, fixtures};
 
@@ -30,9 +30,7 @@ async fn fetch_from_the_daemon_over_websocket() {
 async fn fetch_every_segment(transport: &str) {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let work = support::workdir();
-        let origin = work.path().join("origin");
-        copy_dir(&fixtures().join("ts"), &origin.join("ts"));
-        make_big_video(&origin.join("big"));
+        let origin = ts_and_big_origin(work.path());
         let cdn = TestCdn::start(&origin).await;
         let daemon = Daemon::start_for_browsers(&work.path().join("daemon")).await;
 

@@ -11,7 +11,7 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 use support::cdn::TestCdn;
 use support::daemon::Daemon;
-use support::media::{Segment, copy_dir, make_big_video, seed, sha256_hex};
+use support::media::{Segment, make_big_video, seed, sha256_hex, ts_and_big_origin};
 use support::{TEST_TIMEOUT, car, fixtures, npm};
 use swarmseed::store::unixfs;
 
@@ -23,9 +23,7 @@ const MIB: usize = 1 << 20;
 async fn verified_fetch_reads_seeded_segments_and_refuses_a_lying_gateway() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let work = support::workdir();
-        let origin = work.path().join("origin");
-        copy_dir(&fixtures().join("ts"), &origin.join("ts"));
-        make_big_video(&origin.join("big"));
+        let origin = ts_and_big_origin(work.path());
         let cdn = TestCdn::start(&origin).await;
         let daemon = Daemon::start(&work.path().join("daemon"), "").await;
         let mut segments = seed(&daemon, &cdn, &origin, "ts").await;

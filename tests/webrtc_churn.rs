@@ -12,8 +12,8 @@ mod support;
 use serde_json::{Value, json};
 use support::cdn::TestCdn;
 use support::daemon::Daemon;
-use support::media::{copy_dir, make_big_video, seed};
-use support::{TEST_TIMEOUT, fixtures, npm};
+use support::media::{seed, ts_and_big_origin};
+use support::{TEST_TIMEOUT, npm};
 
 const VIEWERS: usize = 6;
 /// Each viewer fetches the fixture's segments this many times over.
@@ -23,9 +23,7 @@ const ROUNDS: usize = 8;
 async fn channels_usrsctp_peers_open_on_ids_still_being_reset_are_answered() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let work = support::workdir();
-        let origin = work.path().join("origin");
-        copy_dir(&fixtures().join("ts"), &origin.join("ts"));
-        make_big_video(&origin.join("big"));
+        let origin = ts_and_big_origin(work.path());
         let cdn = TestCdn::start(&origin).await;
         let daemon = Daemon::start_for_browsers(&work.path().join("daemon")).await;
         let mut segments = seed(&daemon, &cdn, &origin, "ts").await;

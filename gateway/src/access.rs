@@ -174,7 +174,7 @@ fn area(method: &Method, path: &str) -> Area {
     }
     // Receipts are signed by whoever sends them, for blocks of `/ipfs/`:
     // they follow its rules.
-    if path == "/api/v1/proofs/receipts" && *method == Method::POST {
+    if path == "/api/v1/proofs/receipts" && matches!(*method, Method::POST | Method::OPTIONS) {
         return Area::Ipfs;
     }
     if !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
@@ -401,6 +401,10 @@ mod tests {
         assert_eq!(area(&Method::GET, "/ipfs/bafkqaaa"), Area::Ipfs);
         assert_eq!(area(&Method::POST, "/ipfs/bafkqaaa"), Area::Mutate);
         assert_eq!(area(&Method::POST, "/api/v1/proofs/receipts"), Area::Ipfs);
+        assert_eq!(
+            area(&Method::OPTIONS, "/api/v1/proofs/receipts"),
+            Area::Ipfs
+        );
         assert_eq!(area(&Method::POST, "/api/v1/pins"), Area::Mutate);
     }
 }

@@ -96,3 +96,12 @@ pub async fn seed(daemon: &Daemon, cdn: &TestCdn, origin: &Path, name: &str) -> 
     }
     out
 }
+
+/// `work/origin` holding the `ts` fixture and a one-segment 3.5 MiB video
+/// (`big`, a dag-pb tree of four leaves): the CDN of most swarm tests.
+pub fn ts_and_big_origin(work: &Path) -> PathBuf {
+    let origin = work.join("origin");
+    copy_dir(&crate::support::fixtures().join("ts"), &origin.join("ts"));
+    make_big_video(&origin.join("big"));
+    origin
+}

@@ -34,6 +34,7 @@ import { fileCid } from './unixfs.js'
 import { DAG_PB, MAX_BLOCK, RAW, CHUNK, links, parseCid, verifyBlock } from './verify.js'
 import { Reader } from './wire.js'
 import { BlockServer, HeldBlocks } from './serve.js'
+import { blockFromGateway } from './gateways.js'
 
 export interface ClientOptions {
   /** The browser's Ed25519 identity; a fresh one when absent. */
@@ -62,6 +63,11 @@ export interface ClientOptions {
   /** With `relay`: bytes of verified blocks kept in memory and served to
    * other peers; the oldest go first. 64 MiB by default, 0 keeps none. */
   keepBytes?: number
+  /** Trustless gateways (`https://seeder.example`, whose `/ipfs/{cid}` a
+   * daemon serves) to take blocks from over HTTP, each checked against its
+   * CID, with receipts sent back to them. Peers and gateways are asked
+   * fastest first. */
+  gateways?: string[]
 }
 
 export interface FetchOptions {
@@ -160,6 +166,10 @@ export class SwarmseedClient extends EventTarget {
   private readonly receipts?: ReceiptSender
   private readonly opts: Required<Omit<ClientOptions, 'privateKey' | 'iceServers'>>
   private turn = 0
+  /** Trustless gateways; dropped when one sends bytes that fail a CID. */
+  private gateways: string[]
+  /** Verified bytes per ms of each peer and gateway, smoothed. */
+  private readonly speed = new Map<string, number>()
 
   private constructor (node: Libp2p, key: PrivateKey, opts: ClientOptions) {
     super()
@@ -172,8 +182,10 @@ export class SwarmseedClient extends EventTarget {
       receiptLingerMs: opts.receiptLingerMs ?? 50,
       receipts: opts.receipts ?? true,
       relay: opts.relay ?? false,
-      keepBytes: opts.keepBytes ?? 64 * 1024 * 1024
+      keepBytes: opts.keepBytes ?? 64 * 1024 * 1024,
+      gateways: opts.gateways ?? []
     }
+    this.gateways = [...this.opts.gateways]
     // Only a client that other browsers can reach keeps blocks to serve.
     this.held = new HeldBlocks(this.opts.relay ? this.opts.keepBytes : 0)
     if (this.opts.receipts) {
@@ -351,51 +363,115 @@ export class SwarmseedClient extends EventTarget {
   }
 
   /**
-   * Fetches one block by CID from the connected daemons, starting with the
-   * next in turn. Bytes that fail the CID are refused, counted, and their
-   * daemon is dropped; the block is then asked of the next daemon.
+   * Fetches one block by CID from the connected daemons and the trustless
+   * gateways (see `sources`). Bytes that fail the CID are refused, counted,
+   * and their daemon or gateway is dropped; the block is then asked of the
+   * next.
    */
   async fetchBlock (cid: string | CID, opts: FetchOptions = {}): Promise<Uint8Array> {
     const c = parseCid(cid)
     if (c.code !== RAW && c.code !== DAG_PB) throw new Error(`unsupported codec 0x${c.code.toString(16)}`)
-    const candidates = [...this.providers]
-    const start = this.turn++
-    for (let i = 0; i < candidates.length; i++) {
-      const peer = candidates[(start + i) % candidates.length].peer
-      for (let attempt = 0; attempt < STREAM_TRIES; attempt++) {
-        opts.signal?.throwIfAborted()
-        if (this.refused.has(peer)) break
-        let got: Awaited<ReturnType<SwarmseedClient['blockFrom']>>
-        try {
-          got = await this.blockFrom(peer, c)
-        } catch (e) {
-          this.emit('block-error', { peer, cid: c.toString(), error: String(e) })
-          await sleep(10 << attempt)
-          continue
-        }
-        if (got === 'busy') {
-          this.stats.busyAnswers++
-          await sleep(20 << attempt)
-          continue
-        }
-        if (got === null) break
-        if (!await verifyBlock(c, got.data)) {
-          this.refuse(peer, c, got.data.length)
-          break
-        }
-        this.stats.bytesFromP2p += got.data.length
-        this.stats.blocksFromP2p++
-        this.peerStats(peer).bytes += got.data.length
-        this.held.put(c, got.data)
-        // Receipts are for daemons' ledgers; a browser keeps none.
-        if (!candidates[(start + i) % candidates.length].browser) {
-          this.receipts?.record({ cid: c.toString(), bytes: got.data.length, epoch: got.epoch, provider: peer, video: opts.video ?? '' })
-        }
-        this.emit('block', { peer, cid: c.toString(), bytes: got.data.length })
-        return got.data
-      }
+    for (const source of this.sources()) {
+      const got = 'url' in source
+        ? await this.fromGateway(source.url, c, opts)
+        : await this.fromPeer(source, c, opts)
+      if (got !== null) return got
     }
     throw new NoProviderError(c)
+  }
+
+  /**
+   * Who to ask, in order: the connected daemons, starting with the next in
+   * turn so the leaves of a file spread over them; with gateways too, every
+   * source by its measured speed, fastest first, one not yet measured
+   * before any.
+   */
+  private sources (): Array<Provider | { url: string }> {
+    const start = this.turn++
+    const peers = this.providers.map((_, i) => this.providers[(start + i) % this.providers.length])
+    if (this.gateways.length === 0) return peers
+    const all: Array<Provider | { url: string }> = [...peers, ...this.gateways.map(url => ({ url }))]
+    const speed = (s: Provider | { url: string }): number => this.speed.get('url' in s ? s.url : s.peer) ?? Infinity
+    return all.sort((a, b) => speed(b) - speed(a))
+  }
+
+  private measured (source: string, bytes: number, ms: number): void {
+    const now = bytes / Math.max(ms, 0.1)
+    const before = this.speed.get(source)
+    this.speed.set(source, before === undefined ? now : 0.7 * before + 0.3 * now)
+  }
+
+  /** One block from one daemon, with its retries; null to ask the next. */
+  private async fromPeer (provider: Provider, c: CID, opts: FetchOptions): Promise<Uint8Array | null> {
+    const peer = provider.peer
+    for (let attempt = 0; attempt < STREAM_TRIES; attempt++) {
+      opts.signal?.throwIfAborted()
+      if (this.refused.has(peer)) return null
+      let got: Awaited<ReturnType<SwarmseedClient['blockFrom']>>
+      const t0 = performance.now()
+      try {
+        got = await this.blockFrom(peer, c)
+      } catch (e) {
+        this.emit('block-error', { peer, cid: c.toString(), error: String(e) })
+        await sleep(10 << attempt)
+        continue
+      }
+      if (got === 'busy') {
+        this.stats.busyAnswers++
+        await sleep(20 << attempt)
+        continue
+      }
+      if (got === null) return null
+      if (!await verifyBlock(c, got.data)) {
+        this.refuse(peer, c, got.data.length)
+        return null
+      }
+      this.measured(peer, got.data.length, performance.now() - t0)
+      this.stats.bytesFromP2p += got.data.length
+      this.stats.blocksFromP2p++
+      this.peerStats(peer).bytes += got.data.length
+      this.held.put(c, got.data)
+      // Receipts are for daemons' ledgers; a browser keeps none.
+      if (!provider.browser) {
+        this.receipts?.record({ cid: c.toString(), bytes: got.data.length, epoch: got.epoch, provider: peer, video: opts.video ?? '' })
+      }
+      this.emit('block', { peer, cid: c.toString(), bytes: got.data.length })
+      return got.data
+    }
+    return null
+  }
+
+  /** One block from a trustless gateway, checked; null to ask the next. A
+   * gateway that sends bytes failing the CID is never asked again. */
+  private async fromGateway (url: string, c: CID, opts: FetchOptions): Promise<Uint8Array | null> {
+    opts.signal?.throwIfAborted()
+    const t0 = performance.now()
+    let got: Awaited<ReturnType<typeof blockFromGateway>>
+    try {
+      got = await blockFromGateway(url, c, this.opts.receipts ? this.peerId : undefined, this.opts.blockTimeoutMs)
+    } catch (e) {
+      this.emit('block-error', { gateway: url, cid: c.toString(), error: String(e) })
+      return null
+    }
+    if (got === null) return null
+    if (!await verifyBlock(c, got.data)) {
+      this.stats.refusedBlocks++
+      this.stats.refusedBytes += got.data.length
+      this.peerStats(url).refused++
+      this.gateways = this.gateways.filter(g => g !== url)
+      this.emit('refused', { gateway: url, cid: c.toString(), bytes: got.data.length })
+      return null
+    }
+    this.measured(url, got.data.length, performance.now() - t0)
+    this.stats.bytesFromP2p += got.data.length
+    this.stats.blocksFromP2p++
+    this.peerStats(url).bytes += got.data.length
+    this.held.put(c, got.data)
+    if (got.provider !== undefined && got.epoch !== undefined) {
+      this.receipts?.record({ cid: c.toString(), bytes: got.data.length, epoch: got.epoch, provider: got.provider, video: opts.video ?? '', gateway: url })
+    }
+    this.emit('block', { gateway: url, cid: c.toString(), bytes: got.data.length })
+    return got.data
   }
 
   /**
@@ -441,7 +517,7 @@ export class SwarmseedClient extends EventTarget {
    */
   async fetchSegment (cid: string | CID, url: string, opts: FetchOptions = {}): Promise<{ bytes: Uint8Array, source: 'p2p' | 'cdn' }> {
     const c = parseCid(cid)
-    if (this.providers.length > 0) {
+    if (this.providers.length > 0 || this.gateways.length > 0) {
       try {
         return { bytes: await this.fetchFile(c, opts), source: 'p2p' }
       } catch (e) {

@@ -2,6 +2,8 @@
  * Batches receipts per daemon and sends them on `/swarmseed/receipts/1.0.0`
  * (`daemon/src/receipts/wire.rs`): a varint count, then per receipt a varint
  * length and the signed bytes; the daemon answers one verdict byte each.
+ * Receipts for blocks taken from a daemon's trustless gateway go back to
+ * that gateway over HTTP instead (`gateways.ts`).
  *
  * Batches to one daemon go one after another, so the daemon sees seq
  * numbers in order.
@@ -10,6 +12,7 @@ import type { Stream } from '@libp2p/interface'
 import { MAX_BATCH, PROTOCOL, SeqCounter, VERDICTS, sealReceipt, type Receipt, type Signer } from './receipts.js'
 import type { Stats } from './client.js'
 import { Reader, concat, varint, write } from './wire.js'
+import { postReceipts } from './gateways.js'
 
 export interface Delivery {
   cid: string
@@ -17,6 +20,8 @@ export interface Delivery {
   epoch: number
   provider: string
   video: string
+  /** The trustless gateway the block came from, if it came over HTTP. */
+  gateway?: string
 }
 
 export interface SenderInit {
@@ -34,6 +39,8 @@ export class ReceiptSender {
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>()
   /** The last batch sent to each daemon; the next waits for it. */
   private readonly chains = new Map<string, Promise<void>>()
+  /** Daemons reached over their trustless gateway: where their receipts go. */
+  private readonly gateways = new Map<string, string>()
 
   constructor (private readonly init: SenderInit) {}
 
@@ -50,6 +57,7 @@ export class ReceiptSender {
       provider: d.provider,
       receiver: this.init.receiver
     }
+    if (d.gateway !== undefined) this.gateways.set(d.provider, d.gateway)
     const queue = this.pending.get(d.provider) ?? []
     queue.push(r)
     this.pending.set(d.provider, queue)
@@ -77,6 +85,14 @@ export class ReceiptSender {
     const { stats, emit } = this.init
     try {
       const signed = await Promise.all(batch.map(async r => await sealReceipt(this.init.key, r)))
+      const gateway = this.gateways.get(peer)
+      if (gateway !== undefined) {
+        stats.receiptsSent += batch.length
+        const verdicts = await postReceipts(gateway, signed)
+        this.count(verdicts)
+        emit('receipts', { peer, count: batch.length, verdicts })
+        return
+      }
       const msg = concat([varint(signed.length), ...signed.flatMap(s => [varint(s.length), s])])
       const stream = await this.init.open(peer, PROTOCOL)
       const reader = new Reader(stream)
@@ -84,12 +100,7 @@ export class ReceiptSender {
         await write(stream, msg)
         stats.receiptsSent += batch.length
         const answer = await reader.exact(batch.length)
-        for (const b of answer) {
-          const v = VERDICTS[b] ?? 'unknown'
-          stats.verdicts[v] = (stats.verdicts[v] ?? 0) + 1
-          if (v === 'accepted') stats.receiptsAccepted++
-          else stats.receiptsRefused++
-        }
+        this.count(Array.from(answer, b => VERDICTS[b] ?? 'unknown'))
         emit('receipts', { peer, count: batch.length, verdicts: Array.from(answer, b => VERDICTS[b] ?? 'unknown') })
       } finally {
         reader.release()
@@ -99,6 +110,15 @@ export class ReceiptSender {
     } catch (e) {
       stats.receiptsLost += batch.length
       emit('receipts-error', { peer, count: batch.length, error: String(e) })
+    }
+  }
+
+  private count (verdicts: string[]): void {
+    const { stats } = this.init
+    for (const v of verdicts) {
+      stats.verdicts[v] = (stats.verdicts[v] ?? 0) + 1
+      if (v === 'accepted') stats.receiptsAccepted++
+      else stats.receiptsRefused++
     }
   }
 
