@@ -194,8 +194,9 @@ print(f"Method: `tests/browser_bench.rs` (`cargo test --release --test browser_b
       f"Per pass, the page fetches all {r['segments']} segments one after another, timed with `performance.now()` "
       f"from the first request to the last byte: *WebRTC-direct* and *WebSocket* with `client.fetchFile(cid)` "
       f"(every block checked against its CID, four blocks in flight, a receipt signed per block), *HTTP* with "
-      f"`fetch()` of the gateway's `/hls/seg/...` paths for the same segments (store hits, one keep-alive connection). "
-      f"One unmeasured pass of each first, then {r['reps']} repetitions of WebRTC-direct, WebSocket, HTTP; medians shown. "
+      f"`fetch()` of the gateway's `/hls/seg/...` paths for the same segments (store hits, one keep-alive connection), "
+      f"and *trustless gateway* with a third client whose only source is the gateway's `/ipfs/` (same origin). "
+      f"One unmeasured pass of each first, then {r['reps']} repetitions of each; medians shown. "
       f"Cores: CPU seconds per wall second during a pass, of the daemon process and of Chromium's whole "
       f"process group.\n")
 print("| path | bytes per pass | **Mbit/s (median)** | runs' Mbit/s | daemon cores | Chromium cores |")
@@ -203,7 +204,13 @@ print("| --- | --- | --- | --- | --- | --- |")
 print(f"| WebRTC-direct, by CID (bridge/js) | {r['bytes_per_pass']} | **{r['p2p_median_mbit_s']:.1f}** | {fmt(r['p2p_mbit_s'])} | {r['p2p_daemon_cores']:.2f} | {r['p2p_browser_cores']:.2f} |")
 print(f"| WebSocket, by CID (bridge/js) | {r['bytes_per_pass']} | **{r['ws_median_mbit_s']:.1f}** | {fmt(r['ws_mbit_s'])} | {r['ws_daemon_cores']:.2f} | {r['ws_browser_cores']:.2f} |")
 print(f"| HTTP from the gateway | {r['bytes_per_pass']} | **{r['http_median_mbit_s']:.1f}** | {fmt(r['http_mbit_s'])} | {r['http_daemon_cores']:.2f} | {r['http_browser_cores']:.2f} |")
+if "gw_median_mbit_s" in r:
+    print(f"| HTTP from the trustless gateway, by CID (bridge/js) | {r['bytes_per_pass']} | **{r['gw_median_mbit_s']:.1f}** | {fmt(r['gw_mbit_s'])} | {r['gw_daemon_cores']:.2f} | {r['gw_browser_cores']:.2f} |")
 print()
+if "gw_median_mbit_s" in r:
+    print(f"The client over HTTP from the trustless gateway (`/ipfs/{{cid}}?format=raw`, every block checked, a receipt per "
+          f"block posted back): **{r['ratio_gw_p2p']:.3f}×** WebRTC-direct's rate and **{r['ratio_gw_http']:.3f}×** plain HTTP's; "
+          f"the daemon accepted {r['gw_receipts_accepted']} receipts for its {r['gw_blocks']} blocks.\n")
 goal = "reached" if r["p2p_median_mbit_s"] >= 300 else "not reached"
 per100s = sorted(x["daemon_cores"] / max(x["mbit_s"], 1e-9) * 100 for x in r["runs"] if x["how"] == "p2p")
 per100 = per100s[len(per100s) // 2]

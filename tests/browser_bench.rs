@@ -8,8 +8,10 @@
 //! loopback CDN. Chromium opens a page on the gateway's own origin (so its
 //! `fetch()` of `/hls/seg/…` needs no CORS), imports the client bundle, and
 //! times in the page, with `performance.now()`, all 8 segments by CID over
-//! WebRTC-direct, then over WebSocket, then over HTTP, one segment after another as a
-//! player asks for them. Three repetitions, interleaved; the median is
+//! WebRTC-direct, then over WebSocket, then over HTTP, then by CID again
+//! from the daemon's trustless gateway (`/ipfs/`, the client's HTTP
+//! source, every block checked and receipted), one segment after another
+//! as a player asks for them. Three repetitions, interleaved; the median is
 //! reported. It prints one line, `BROWSER_BENCH {json}`.
 //!
 //! ```sh
@@ -30,8 +32,9 @@ const SEGMENTS: usize = 8;
 const SEGMENT_BYTES: usize = 4 * 1024 * 1024;
 const REPS: usize = 3;
 /// The passes, in the order each repetition runs them: WebRTC-direct
-/// (`p2p`), WebSocket, and HTTP from the gateway.
-const HOW: [&str; 3] = ["p2p", "ws", "http"];
+/// (`p2p`), WebSocket, HTTP from the gateway, and the client over HTTP
+/// from the trustless gateway (`gw`).
+const HOW: [&str; 4] = ["p2p", "ws", "http", "gw"];
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -59,7 +62,7 @@ async fn pass(browser: &mut Chromium, how: &str) -> (f64, u64) {
   for (const s of window.benchSegments) {{
     let b
     if ({how:?} !== 'http') {{
-      const client = {how:?} === 'ws' ? window.wsClient : window.client
+      const client = {{ ws: window.wsClient, gw: window.gwClient }}[{how:?}] ?? window.client
       // Streams the daemon resets now and then make a segment fail
       // (README); it is asked again, in the clock, and counted.
       for (let attempt = 0; ; attempt++) {{
@@ -158,8 +161,10 @@ async fn webrtc_direct_against_http_from_the_gateway() {
   window.client = await swarmseed.SwarmseedClient.create({{ parallel: {parallel} }})
   // A second client dials the same daemon over WebSocket only.
   window.wsClient = await swarmseed.SwarmseedClient.create({{ parallel: {parallel} }})
+  // A third takes blocks over HTTP from the trustless gateway: this origin.
+  window.gwClient = await swarmseed.SwarmseedClient.create({{ parallel: {parallel}, gateways: [location.origin] }})
   window.blockErrors = []
-  for (const c of [window.client, window.wsClient]) {{
+  for (const c of [window.client, window.wsClient, window.gwClient]) {{
     c.addEventListener('block-error', e => window.blockErrors.push(e.detail))
   }}
   window.benchSegments = {list}
@@ -183,7 +188,7 @@ async fn webrtc_direct_against_http_from_the_gateway() {
         let daemon_pid = daemon.pid() as u32;
         let browser_pid = browser.pid();
         let mut runs: Vec<Value> = Vec::new();
-        let mut mbits: [Vec<f64>; 3] = Default::default();
+        let mut mbits: [Vec<f64>; 4] = Default::default();
         for rep in 0..reps {
             for (i, how) in HOW.into_iter().enumerate() {
                 let d0 = process_cpu_ticks(daemon_pid);
@@ -206,14 +211,20 @@ async fn webrtc_direct_against_http_from_the_gateway() {
             }
         }
         browser
-            .eval("Promise.all([window.client.flushReceipts(), window.wsClient.flushReceipts()])")
+            .eval("Promise.all([window.client.flushReceipts(), window.wsClient.flushReceipts(), window.gwClient.flushReceipts()])")
             .await;
         let stats = browser.eval("window.client.stats").await;
         let ws_stats = browser.eval("window.wsClient.stats").await;
-        for s in [&stats, &ws_stats] {
+        let gw_stats = browser.eval("window.gwClient.stats").await;
+        for s in [&stats, &ws_stats, &gw_stats] {
             assert_eq!(s["refusedBlocks"], 0, "{s}");
             assert_eq!(s["bytesFromCdn"], 0, "{s}");
         }
+        // Every pass went to the daemon, none to the browser's HTTP cache.
+        assert_eq!(
+            gw_stats["receiptsAccepted"], gw_stats["blocksFromP2p"],
+            "{gw_stats}"
+        );
 
         let cpu = |how: &str, key: &str| {
             median(
@@ -223,9 +234,13 @@ async fn webrtc_direct_against_http_from_the_gateway() {
                     .collect(),
             )
         };
-        let [p2p, ws, http] = mbits;
-        let (p2p_median, ws_median, http_median) =
-            (median(p2p.clone()), median(ws.clone()), median(http.clone()));
+        let [p2p, ws, http, gw] = mbits;
+        let (p2p_median, ws_median, http_median, gw_median) = (
+            median(p2p.clone()),
+            median(ws.clone()),
+            median(http.clone()),
+            median(gw.clone()),
+        );
         let round = |v: f64| (v * 10.0).round() / 10.0;
         let report = json!({
             "build": if cfg!(debug_assertions) { "debug" } else { "release" },
@@ -237,9 +252,13 @@ async fn webrtc_direct_against_http_from_the_gateway() {
             "p2p_mbit_s": p2p.iter().copied().map(round).collect::<Vec<_>>(),
             "ws_mbit_s": ws.iter().copied().map(round).collect::<Vec<_>>(),
             "http_mbit_s": http.iter().copied().map(round).collect::<Vec<_>>(),
+            "gw_mbit_s": gw.iter().copied().map(round).collect::<Vec<_>>(),
             "p2p_median_mbit_s": round(p2p_median),
             "ws_median_mbit_s": round(ws_median),
             "http_median_mbit_s": round(http_median),
+            "gw_median_mbit_s": round(gw_median),
+            "ratio_gw_http": (gw_median / http_median * 1000.0).round() / 1000.0,
+            "ratio_gw_p2p": (gw_median / p2p_median * 1000.0).round() / 1000.0,
             "ratio_p2p_http": (p2p_median / http_median * 1000.0).round() / 1000.0,
             "ratio_ws_http": (ws_median / http_median * 1000.0).round() / 1000.0,
             "p2p_daemon_cores": cpu("p2p", "daemon_cores"),
@@ -248,6 +267,10 @@ async fn webrtc_direct_against_http_from_the_gateway() {
             "ws_browser_cores": cpu("ws", "browser_cores"),
             "http_daemon_cores": cpu("http", "daemon_cores"),
             "http_browser_cores": cpu("http", "browser_cores"),
+            "gw_daemon_cores": cpu("gw", "daemon_cores"),
+            "gw_browser_cores": cpu("gw", "browser_cores"),
+            "gw_receipts_accepted": gw_stats["receiptsAccepted"],
+            "gw_blocks": gw_stats["blocksFromP2p"],
             "blocks_from_p2p": stats["blocksFromP2p"],
             "segment_retries": browser.eval("window.segmentRetries ?? 0").await,
             "stream_errors": browser.eval("window.blockErrors.length").await,

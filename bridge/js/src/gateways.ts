@@ -25,6 +25,9 @@ export async function blockFromGateway (base: string, cid: CID, receiver: string
   const res = await fetch(`${base.replace(/\/+$/, '')}/ipfs/${cid.toString()}?format=raw`, {
     headers,
     credentials: 'omit',
+    // A block from the browser's HTTP cache was not sent again, so no
+    // receipt is owed for it; the client keeps what it reuses itself.
+    cache: receiver === undefined ? 'default' : 'no-store',
     signal: AbortSignal.timeout(timeoutMs)
   })
   if (res.status === 404 || res.status === 412) return null
